@@ -1,0 +1,22 @@
+# Front door of the recipes. Everything real happens in recipes/ (Python,
+# checked subprocess calls) so that errors name their cause and fix.
+PYTHON ?= python3
+
+.PHONY: wasm native test test-node clean-cache help
+
+help:
+	@echo "make wasm       build the three wasm variants (cached by input hash)"
+	@echo "make native     build the native reference engine from the same source"
+	@echo "make test       run every test tier"
+	@echo "make test-node  run the node 24 tests of the wasm build"
+
+wasm:
+	$(PYTHON) -m recipes.build wasm
+
+native:
+	$(PYTHON) -m recipes.build native
+
+test-node:
+	$(PYTHON) -m recipes.build nodetest
+
+test: test-node

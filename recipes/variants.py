@@ -1,0 +1,130 @@
+"""Build the wasm variants and the native reference with CMake, cached by input hash.
+
+Two cache levels: the CMake build tree is keyed by everything except our own
+shim sources (toolchain, llama.cpp source, flags), so editing ``wasm/`` rebuilds
+only the shim; the finished artefacts are keyed by all inputs including the
+shim, so an unchanged ``make wasm`` copies them out in seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import RecipeError
+from .pins import REPO, cache_root, digest
+from .toolchain import Toolchain
+
+WASM_DIR = REPO / "wasm"
+ARTEFACTS = ("plm-engine.mjs", "plm-engine.wasm")
+
+
+def _variant_flags(pins: dict[str, Any], name: str) -> tuple[list[str], list[str], list[str]]:
+    common, v = pins["variants"]["common"], pins["variants"][name]
+    cflags = common["cflags"] + v["cflags"]
+    ldflags = common["ldflags"] + v["ldflags"]
+    defines = pins["cmake"]["defines"] + v["cmake"]
+    return defines, cflags, ldflags
+
+
+def _cmake_build(tc: Toolchain, build: Path, src: Path, configure: list[str], targets: list[str], log,
+                 what: str) -> None:
+    cfg = " ".join(shlex.quote(a) for a in configure)
+    r = tc.run(f"{cfg} -G Ninja -S {shlex.quote(str(WASM_DIR))} -B {shlex.quote(str(build))} "
+               f"-DLLAMA_SRC={shlex.quote(str(src))} > {shlex.quote(str(build))}/configure.log 2>&1",
+               check=False)
+    if r.returncode != 0:
+        tail = (build / "configure.log").read_text(errors="replace")[-2500:]
+        raise RecipeError(f"CMake configure of {what} failed:\n{tail}",
+                          f"read {build}/configure.log; check the flags for {what} in emscripten.toml")
+    r = tc.run(f"cmake --build {shlex.quote(str(build))} -j{_jobs()} --target {' '.join(targets)} "
+               f"> {shlex.quote(str(build))}/build.log 2>&1", check=False)
+    if r.returncode != 0:
+        text = (build / "build.log").read_text(errors="replace")
+        errors = [ln for ln in text.splitlines() if "error" in ln.lower()][:12]
+        raise RecipeError(f"compiling {what} failed:\n" + "\n".join(errors or text.splitlines()[-30:]),
+                          f"read {build}/build.log; fix the shim in wasm/ or the flags in emscripten.toml")
+
+
+def _jobs() -> int:
+    import os
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def build_variant(tc: Toolchain, pins: dict[str, Any], name: str, src: Path, log=print) -> Path:
+    """Build one wasm variant; return the directory holding its .mjs/.wasm pair."""
+    defines, cflags, ldflags = _variant_flags(pins, name)
+    # The build tree does not depend on link flags or our shim: changing those relinks only.
+    base_key = digest(pins["toolchain"], pins["llama_cpp"], defines, cflags, name)
+    full_key = digest(base_key, ldflags, WASM_DIR)
+    out = cache_root() / "wasm" / f"{name}-{full_key}"
+    if all((out / a).exists() for a in ARTEFACTS):
+        log(f"wasm: {name} up to date (cache {out.name})")
+        return out
+    build = cache_root() / "build" / f"{name}-{base_key}"
+    build.mkdir(parents=True, exist_ok=True)
+    log(f"wasm: building {name} in {build}")
+    t0 = time.monotonic()
+    configure = ["emcmake", "cmake", *defines,
+                 "-DCMAKE_C_FLAGS=" + " ".join(cflags), "-DCMAKE_CXX_FLAGS=" + " ".join(cflags),
+                 # Link flags go to our target only: in CMAKE_EXE_LINKER_FLAGS they would
+                 # break CMake's try-compile programs (they lack our exported functions).
+                 "-DPLM_LINK_FLAGS=" + ";".join(ldflags)]
+    _cmake_build(tc, build, src, configure, ["plm-engine"], log, name)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for a in ARTEFACTS:
+        found = list(build.rglob(a))
+        if not found:
+            raise RecipeError(f"{name}: the build produced no {a}", f"read {build}/build.log")
+        shutil.copy2(found[0], tmp / a)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    log(f"wasm: {name} built in {time.monotonic() - t0:.0f} s")
+    return out
+
+
+def _cpu_fingerprint() -> str:
+    """Native builds use -march=native: the cache must not cross CPU models."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    first = info.split("\n\n")[0]
+    keep = [ln for ln in first.splitlines() if ln.startswith(("model name", "flags"))]
+    return hashlib.sha256("\n".join(keep).encode()).hexdigest()[:12]
+
+
+def build_native(tc: Toolchain, pins: dict[str, Any], src: Path, log=print) -> Path:
+    """Build the engine natively (plm-native, llama-bench if pinned); return the bin directory."""
+    np_ = pins["native"]
+    base_key = digest(pins["toolchain"], pins["llama_cpp"], pins["cmake"]["defines"], np_, _cpu_fingerprint())
+    full_key = digest(base_key, WASM_DIR)
+    out = cache_root() / "native" / f"native-{full_key}"
+    targets = np_["targets"]
+    if all((out / t).exists() for t in targets):
+        log(f"native: up to date (cache {out.name})")
+        return out
+    build = cache_root() / "build" / f"native-{base_key}"
+    build.mkdir(parents=True, exist_ok=True)
+    log(f"native: building {', '.join(targets)} in {build}")
+    t0 = time.monotonic()
+    configure = ["cmake", *pins["cmake"]["defines"], *np_["defines"]]
+    _cmake_build(tc, build, src, configure, targets, log, "native")
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for t in targets:
+        found = [p for p in build.rglob(t) if p.is_file()]
+        if not found:
+            raise RecipeError(f"native: the build produced no {t}", f"read {build}/build.log")
+        shutil.copy2(found[0], tmp / t)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    log(f"native: built in {time.monotonic() - t0:.0f} s")
+    return out

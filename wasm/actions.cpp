@@ -1,0 +1,276 @@
+// The exported C ABI (plm_abi.h): JSON requests in, JSON replies out.
+//
+// Each action validates its request fully before touching the engine, so a bad
+// request never leaves the engine half-changed.
+#include "engine.h"
+#include "plm_abi.h"
+
+#include "llama.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+
+using json = nlohmann::ordered_json;
+
+namespace plm {
+namespace {
+
+Engine & engine() {
+    static Engine e;  // one engine per module instance (one worker, one model)
+    return e;
+}
+
+template <typename T> T get_or(const json & j, const char * key, T def) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+        return def;
+    }
+    try {
+        return it->get<T>();
+    } catch (const std::exception &) {
+        throw EngineError(code::bad_request, std::string("field '") + key + "' has the wrong type");
+    }
+}
+
+json bytes_array(const std::string & s) {
+    json a = json::array();
+    for (unsigned char c : s) {
+        a.push_back((int) c);
+    }
+    return a;
+}
+
+json timings_json(const Timings & t) {
+    return json{{"n_prompt", t.n_prompt}, {"n_cached", t.n_cached}, {"n_generated", t.n_generated},
+                {"prefill_ms", t.prefill_ms}, {"decode_ms", t.decode_ms}, {"load_ms", t.load_ms}};
+}
+
+json info_json() {
+    const Engine::Info i = engine().info();
+    return json{{"architecture", i.architecture}, {"name", i.name}, {"description", i.description},
+                {"quantization", i.quantization}, {"n_params", i.n_params}, {"size", i.size},
+                {"file_size", i.file_size}, {"n_ctx_train", i.n_ctx_train}, {"n_ctx", i.n_ctx},
+                {"n_embd", i.n_embd}, {"n_layer", i.n_layer}, {"n_vocab", i.n_vocab},
+                {"n_threads", i.n_threads}, {"n_batch", i.n_batch}, {"bos", i.bos}, {"eos", i.eos},
+                {"chat_template", i.chat_template}};
+}
+
+std::vector<int32_t> token_list(const json & req, const char * key) {
+    auto it = req.find(key);
+    if (it == req.end() || !it->is_array()) {
+        throw EngineError(code::bad_request, std::string("field '") + key + "' must be a list of token ids");
+    }
+    std::vector<int32_t> out;
+    out.reserve(it->size());
+    for (const auto & v : *it) {
+        if (!v.is_number_integer()) {
+            throw EngineError(code::bad_request, std::string("field '") + key + "' must hold integers only");
+        }
+        out.push_back(v.get<int32_t>());
+    }
+    return out;
+}
+
+SamplingParams sampling_from(const json & req) {
+    SamplingParams s;
+    const json & j = req.contains("sampling") ? req["sampling"] : json::object();
+    s.temperature    = get_or<float>(j, "temperature", s.temperature);
+    s.top_k          = get_or<int32_t>(j, "top_k", s.top_k);
+    s.top_p          = get_or<float>(j, "top_p", s.top_p);
+    s.min_p          = get_or<float>(j, "min_p", s.min_p);
+    s.repeat_penalty = get_or<float>(j, "repeat_penalty", s.repeat_penalty);
+    s.repeat_last_n  = get_or<int32_t>(j, "repeat_last_n", s.repeat_last_n);
+    s.seed           = (uint32_t) get_or<int64_t>(j, "seed", (int64_t) s.seed);
+    s.grammar        = get_or<std::string>(j, "grammar", "");
+    if (!(s.temperature >= 0) || !(s.top_p > 0 && s.top_p <= 1) || !(s.min_p >= 0 && s.min_p <= 1) ||
+        !(s.repeat_penalty > 0) || s.top_k < 0 || s.repeat_last_n < -1) {
+        throw EngineError(code::bad_request,
+                          "sampling values out of range: temperature >= 0, 0 < top_p <= 1, 0 <= min_p <= 1, "
+                          "repeat_penalty > 0, top_k >= 0, repeat_last_n >= -1");
+    }
+    return s;
+}
+
+using Handler = std::function<json(const json &)>;
+
+const std::map<std::string, Handler> & handlers() {
+    static const std::map<std::string, Handler> h = {
+        {"load", [](const json & r) {
+             LoadParams p;
+             p.path       = get_or<std::string>(r, "path", "");
+             p.data       = reinterpret_cast<const void *>((uintptr_t) get_or<uint64_t>(r, "ptr", 0));
+             p.size       = get_or<uint64_t>(r, "size", 0);
+             p.n_ctx      = get_or<int32_t>(r, "n_ctx", p.n_ctx);
+             p.n_threads  = get_or<int32_t>(r, "n_threads", p.n_threads);
+             p.n_batch    = get_or<int32_t>(r, "n_batch", p.n_batch);
+             p.vocab_only = get_or<bool>(r, "vocab_only", false);
+             if (p.path.empty() == (p.data == nullptr)) {
+                 throw EngineError(code::bad_request, "'load' needs exactly one of 'path' or 'ptr'+'size'");
+             }
+             engine().load(p);
+             return json{{"info", info_json()}, {"load_ms", engine().timings().load_ms}};
+         }},
+        {"unload", [](const json &) {
+             engine().unload();
+             return json::object();
+         }},
+        {"info", [](const json &) { return json{{"info", info_json()}}; }},
+        {"set_threads", [](const json & r) {
+             engine().set_threads(get_or<int32_t>(r, "n_threads", 1));
+             return json::object();
+         }},
+        {"tokenize", [](const json & r) {
+             auto it = r.find("text");
+             if (it == r.end() || !it->is_string()) {
+                 throw EngineError(code::bad_request, "'tokenize' needs a string field 'text'");
+             }
+             return json{{"tokens", engine().tokenize(it->get<std::string>(), get_or<bool>(r, "add_special", true),
+                                                      get_or<bool>(r, "parse_special", false))}};
+         }},
+        {"detokenize", [](const json & r) {
+             return json{{"text", engine().detokenize(token_list(r, "tokens"), get_or<bool>(r, "remove_special", false),
+                                                      get_or<bool>(r, "unparse_special", false))}};
+         }},
+        {"chat_format", [](const json & r) {
+             auto it = r.find("messages");
+             if (it == r.end() || !it->is_array()) {
+                 throw EngineError(code::bad_request, "'chat_format' needs a list 'messages' of {role, content}");
+             }
+             std::vector<ChatMessage> msgs;
+             for (const auto & m : *it) {
+                 if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+                     !m["content"].is_string()) {
+                     throw EngineError(code::bad_request, "each message needs string fields 'role' and 'content'");
+                 }
+                 msgs.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+             }
+             std::vector<std::string> stops;
+             std::string prompt = engine().apply_chat_template(msgs, get_or<bool>(r, "add_generation_prompt", true),
+                                                               get_or<std::string>(r, "template", ""), &stops);
+             return json{{"prompt", prompt}, {"stops", stops}};
+         }},
+        {"generate_start", [](const json & r) {
+             std::vector<int32_t> prompt;
+             if (r.contains("tokens")) {
+                 prompt = token_list(r, "tokens");
+             } else {
+                 auto it = r.find("prompt");
+                 if (it == r.end() || !it->is_string()) {
+                     throw EngineError(code::bad_request, "'generate_start' needs 'prompt' (string) or 'tokens'");
+                 }
+                 prompt = engine().tokenize(it->get<std::string>(), get_or<bool>(r, "add_special", true),
+                                            get_or<bool>(r, "parse_special", true));
+             }
+             SamplingParams s = sampling_from(r);
+             engine().generate_start(prompt, s);
+             const Timings t = engine().timings();
+             return json{{"n_prompt", t.n_prompt}, {"n_cached", t.n_cached}, {"prefill_ms", t.prefill_ms}};
+         }},
+        {"step", [](const json & r) {
+             const StepResult s = engine().step(get_or<int32_t>(r, "n_top", 0));
+             json out{{"token", s.token}, {"bytes", bytes_array(s.piece)}, {"eog", s.eog},
+                      {"context_full", s.context_full}};
+             if (!s.top.empty()) {
+                 json top = json::array();
+                 for (const auto & [id, logit] : s.top) {
+                     top.push_back(json::array({id, logit}));
+                 }
+                 out["top"] = top;
+             }
+             return out;
+         }},
+        {"generate_end", [](const json &) {
+             engine().generate_end();
+             return json::object();
+         }},
+        {"timings", [](const json &) { return json{{"timings", timings_json(engine().timings())}}; }},
+        {"probe_memory", [](const json & r) {
+             const uint64_t bytes = get_or<uint64_t>(r, "bytes", 0);
+             const uint64_t chunk = get_or<uint64_t>(r, "chunk", 256ull << 20);
+             if (chunk == 0) {
+                 throw EngineError(code::bad_request, "'chunk' must be > 0");
+             }
+             uint64_t touched = 0;
+             const uint64_t highest = probe_memory(bytes, chunk, &touched);
+             return json{{"requested", bytes}, {"touched", touched}, {"highest_address", highest},
+                         {"pointer_bits", (int) (sizeof(void *) * 8)}};
+         }},
+        {"log_level", [](const json & r) {
+             set_log_verbosity(get_or<int>(r, "level", 0));
+             return json::object();
+         }},
+        {"build_info", [](const json &) {
+             return json{{"abi", plm_version()}, {"pointer_bits", (int) (sizeof(void *) * 8)},
+#if defined(__EMSCRIPTEN_PTHREADS__) || (!defined(__EMSCRIPTEN__))
+                         {"threads", true},
+#else
+                         {"threads", false},
+#endif
+#ifdef __wasm_relaxed_simd__
+                         {"relaxed_simd", true},
+#else
+                         {"relaxed_simd", false},
+#endif
+                         {"system_info", llama_print_system_info()}};
+         }},
+    };
+    return h;
+}
+
+char * dup_cstr(const std::string & s) {
+    char * out = static_cast<char *>(malloc(s.size() + 1));
+    if (out) {
+        memcpy(out, s.data(), s.size() + 1);
+    }
+    return out;
+}
+
+json error_reply(const std::string & c, const std::string & msg) {
+    return json{{"ok", false}, {"code", c}, {"message", msg}};
+}
+
+}  // namespace
+}  // namespace plm
+
+extern "C" {
+
+const char * plm_version(void) { return "1"; }
+
+char * plm_action(const char * name, const char * request) {
+    using namespace plm;
+    json reply;
+    try {
+        const std::string n = name ? name : "";
+        auto it = handlers().find(n);
+        if (it == handlers().end()) {
+            reply = error_reply(code::bad_request, "unknown action '" + n + "'");
+        } else {
+            json req = (request && *request) ? json::parse(request) : json::object();
+            if (!req.is_object()) {
+                throw EngineError(code::bad_request, "the request must be a JSON object");
+            }
+            reply = it->second(req);
+            reply["ok"] = true;
+        }
+    } catch (const EngineError & e) {
+        reply = error_reply(e.code, e.what());
+    } catch (const json::exception & e) {
+        reply = error_reply(code::bad_request, std::string("malformed request: ") + e.what());
+    } catch (const std::bad_alloc &) {
+        reply = error_reply(code::out_of_memory, "the engine ran out of memory; use a smaller model or n_ctx");
+    } catch (const std::exception & e) {
+        reply = error_reply(code::internal, std::string("internal error: ") + e.what());
+    }
+    return dup_cstr(reply.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+void plm_result_free(char * reply) { free(reply); }
+
+int32_t * plm_abort_flag(void) { return reinterpret_cast<int32_t *>(&plm::abort_flag_ref()); }
+
+}  // extern "C"

@@ -1,0 +1,503 @@
+// Engine implementation over llama.h and llama.cpp's common library.
+//
+// Why this shape: the JS worker calls one action per decode step so that it can
+// look at its message queue (cancel, close) between tokens; the abort flag covers
+// the long calls (prompt prefill) through llama.cpp's abort callback.
+#include "engine.h"
+
+#include "chat.h"
+#include "common.h"
+#include "llama.h"
+#include "sampling.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <new>
+
+namespace plm {
+
+namespace {
+
+std::atomic_int32_t g_abort{0};
+
+// Log capture: llama.cpp explains load failures only in its log, so the last
+// warning/error lines are kept and put into error messages.
+std::mutex              g_log_mu;
+std::deque<std::string> g_log_lines;
+std::string             g_log_partial;
+int                     g_log_verbosity = 0;
+
+void log_callback(ggml_log_level level, const char * text, void *) {
+    if (g_log_verbosity >= 2 || (g_log_verbosity >= 1 && level >= GGML_LOG_LEVEL_WARN)) {
+        fputs(text, stderr);
+    }
+    static ggml_log_level last_level = GGML_LOG_LEVEL_NONE;
+    if (level == GGML_LOG_LEVEL_CONT) {
+        level = last_level;
+    } else {
+        last_level = level;
+    }
+    if (level < GGML_LOG_LEVEL_WARN) {
+        return;
+    }
+    std::lock_guard<std::mutex> lock(g_log_mu);
+    g_log_partial += text;
+    size_t nl;
+    while ((nl = g_log_partial.find('\n')) != std::string::npos) {
+        std::string line = g_log_partial.substr(0, nl);
+        g_log_partial.erase(0, nl + 1);
+        if (!line.empty()) {
+            g_log_lines.push_back(line);
+            if (g_log_lines.size() > 16) {
+                g_log_lines.pop_front();
+            }
+        }
+    }
+}
+
+bool abort_callback(void *) { return g_abort.load(std::memory_order_relaxed) != 0; }
+
+std::string meta_str(const llama_model * m, const char * key) {
+    char buf[512];
+    int32_t n = llama_model_meta_val_str(m, key, buf, sizeof buf);
+    if (n < 0) {
+        return "";
+    }
+    if ((size_t) n < sizeof buf) {
+        return std::string(buf, n);
+    }
+    std::string big(n + 1, '\0');
+    llama_model_meta_val_str(m, key, big.data(), big.size());
+    big.resize(n);
+    return big;
+}
+
+bool contains(const std::string & hay, const char * needle) { return hay.find(needle) != std::string::npos; }
+
+struct BackendInit {
+    BackendInit() {
+        llama_log_set(log_callback, nullptr);
+        llama_backend_init();
+    }
+};
+
+}  // namespace
+
+std::atomic_int32_t & abort_flag_ref() { return g_abort; }
+
+std::string recent_log_errors() {
+    std::lock_guard<std::mutex> lock(g_log_mu);
+    std::string out;
+    for (const auto & l : g_log_lines) {
+        out += (out.empty() ? "" : " | ") + l;
+    }
+    return out;
+}
+
+void clear_log_errors() {
+    std::lock_guard<std::mutex> lock(g_log_mu);
+    g_log_lines.clear();
+    g_log_partial.clear();
+}
+
+void set_log_verbosity(int level) { g_log_verbosity = level; }
+
+Engine::Engine() : tmpls_(nullptr, common_chat_templates_free) { static BackendInit once; }
+
+Engine::~Engine() { unload(); }
+
+void Engine::unload() {
+    generate_end();
+    tmpls_.reset();
+    if (ctx_) {
+        llama_free(ctx_);
+        ctx_ = nullptr;
+    }
+    if (model_) {
+        llama_model_free(model_);
+        model_ = nullptr;
+    }
+    vocab_ = nullptr;
+    kv_tokens_.clear();
+    timings_ = Timings{};
+}
+
+void Engine::load(const LoadParams & p) {
+    if (model_) {
+        unload();
+    }
+    if (p.n_ctx < 0 || p.n_threads < 1 || p.n_threads > 256 || p.n_batch < 1) {
+        throw EngineError(code::bad_request, "n_ctx must be >= 0, n_threads in 1..256 and n_batch >= 1");
+    }
+    // Check the magic first: llama.cpp's own message for a non-GGUF file is vague.
+    FILE * f = nullptr;
+    if (p.data) {
+        if (p.size < 8) {
+            throw EngineError(code::not_gguf, "the model data is only " + std::to_string(p.size) +
+                                                  " bytes; a GGUF file starts with an 8-byte header");
+        }
+        f = fmemopen(const_cast<void *>(p.data), p.size, "rb");
+        file_size_ = p.size;
+    } else {
+        f = fopen(p.path.c_str(), "rb");
+        if (!f) {
+            throw EngineError(code::file_not_found, "no model file at '" + p.path + "' in the engine's file system");
+        }
+        fseek(f, 0, SEEK_END);
+        file_size_ = (uint64_t) ftell(f);
+        fseek(f, 0, SEEK_SET);
+    }
+    if (!f) {
+        throw EngineError(code::out_of_memory, "cannot open the model data");
+    }
+    char magic[4] = {0, 0, 0, 0};
+    size_t got = fread(magic, 1, 4, f);
+    if (got != 4 || memcmp(magic, "GGUF", 4) != 0) {
+        fclose(f);
+        throw EngineError(code::not_gguf, "the model data is not a GGUF file (it starts with " +
+                                              std::to_string(got) + " bytes that are not 'GGUF'); "
+                                              "check the URL points at a .gguf file, not an HTML page");
+    }
+    fseek(f, 0, SEEK_SET);
+
+    llama_model_params mp = llama_model_default_params();
+    mp.use_mmap   = false;  // no mmap in wasm: tensors are read into linear memory
+    mp.vocab_only = p.vocab_only;
+    clear_log_errors();
+    const int64_t t0 = ggml_time_us();
+    model_ = llama_model_load_from_file_ptr(f, mp);
+    fclose(f);
+    if (!model_) {
+        const std::string why = recent_log_errors();
+        const char * c = code::load_failed;
+        if (contains(why, "unknown model architecture")) {
+            c = code::unsupported_arch;
+        } else if (contains(why, "failed to allocate") || contains(why, "out of memory") ||
+                   contains(why, "bad_alloc") || contains(why, "unable to allocate")) {
+            c = code::out_of_memory;
+        }
+        throw EngineError(c, "llama.cpp could not load the model: " + (why.empty() ? "no reason given" : why));
+    }
+    vocab_     = llama_model_get_vocab(model_);
+    n_threads_ = p.n_threads;
+    n_batch_   = p.n_batch;
+    if (!p.vocab_only) {
+        llama_context_params cp = llama_context_default_params();
+        cp.n_ctx           = (uint32_t) p.n_ctx;
+        cp.n_batch         = (uint32_t) p.n_batch;
+        cp.n_ubatch        = (uint32_t) p.n_batch;
+        cp.n_seq_max       = 1;
+        cp.n_threads       = p.n_threads;
+        cp.n_threads_batch = p.n_threads;
+        cp.no_perf         = false;
+        ctx_               = llama_init_from_model(model_, cp);
+        if (!ctx_) {
+            const std::string why = recent_log_errors();
+            llama_model_free(model_);
+            model_ = nullptr;
+            throw EngineError(code::out_of_memory,
+                              "llama.cpp could not create a context of " + std::to_string(p.n_ctx) +
+                                  " tokens: " + (why.empty() ? "no reason given" : why) + "; try a smaller n_ctx");
+        }
+        llama_set_abort_callback(ctx_, abort_callback, nullptr);
+    }
+    try {
+        tmpls_.reset(common_chat_templates_init(model_, "").release());
+    } catch (const std::exception &) {
+        tmpls_.reset();  // a broken template only disables chat formatting
+    }
+    timings_         = Timings{};
+    timings_.load_ms = (ggml_time_us() - t0) / 1000.0;
+}
+
+void Engine::require_model() const {
+    if (!model_) {
+        throw EngineError(code::no_model, "no model is loaded; run the 'load' action first");
+    }
+}
+
+void Engine::require_context() const {
+    require_model();
+    if (!ctx_) {
+        throw EngineError(code::no_model, "the model was loaded with vocab_only; load it again without it to generate");
+    }
+}
+
+void Engine::set_threads(int32_t n) {
+    require_context();
+    if (n < 1 || n > 256) {
+        throw EngineError(code::bad_request, "n_threads must be in 1..256");
+    }
+    n_threads_ = n;
+    llama_set_n_threads(ctx_, n, n);
+}
+
+std::vector<int32_t> Engine::tokenize(const std::string & text, bool add_special, bool parse_special) const {
+    require_model();
+    return common_tokenize(vocab_, text, add_special, parse_special);
+}
+
+std::string Engine::detokenize(const std::vector<int32_t> & tokens, bool remove_special, bool unparse_special) const {
+    require_model();
+    const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
+    for (int32_t t : tokens) {
+        if (t < 0 || t >= n_vocab) {
+            throw EngineError(code::bad_request, "token id " + std::to_string(t) + " is outside the vocabulary (0.." +
+                                                     std::to_string(n_vocab - 1) + ")");
+        }
+    }
+    std::string out(tokens.size() * 8 + 16, '\0');
+    int32_t n = llama_detokenize(vocab_, tokens.data(), (int32_t) tokens.size(), out.data(), (int32_t) out.size(),
+                                 remove_special, unparse_special);
+    if (n < 0) {
+        out.resize(-n);
+        n = llama_detokenize(vocab_, tokens.data(), (int32_t) tokens.size(), out.data(), (int32_t) out.size(),
+                             remove_special, unparse_special);
+    }
+    out.resize(std::max(n, 0));
+    return out;
+}
+
+std::string Engine::token_piece(int32_t token, bool special) const {
+    require_model();
+    return common_token_to_piece(vocab_, token, special);
+}
+
+std::string Engine::apply_chat_template(const std::vector<ChatMessage> & messages, bool add_generation_prompt,
+                                        const std::string & override_template,
+                                        std::vector<std::string> * extra_stops) const {
+    require_model();
+    common_chat_templates_ptr own;
+    const common_chat_templates * t = tmpls_.get();
+    try {
+        if (!override_template.empty()) {
+            own = common_chat_templates_init(model_, override_template);
+            t   = own.get();
+        }
+        if (!t) {
+            throw EngineError(code::template_failed, "the model has no usable chat template; pass one explicitly");
+        }
+        common_chat_templates_inputs in;
+        for (const auto & m : messages) {
+            common_chat_msg msg;
+            msg.role    = m.role;
+            msg.content = m.content;
+            in.messages.push_back(std::move(msg));
+        }
+        in.add_generation_prompt = add_generation_prompt;
+        in.use_jinja             = true;
+        common_chat_params out   = common_chat_templates_apply(t, in);
+        if (extra_stops) {
+            *extra_stops = out.additional_stops;
+        }
+        return out.prompt;
+    } catch (const EngineError &) {
+        throw;
+    } catch (const std::exception & e) {
+        throw EngineError(code::template_failed, std::string("the chat template failed: ") + e.what());
+    }
+}
+
+void Engine::decode_tokens(const int32_t * tokens, int32_t n, bool is_prompt) {
+    for (int32_t i = 0; i < n; i += n_batch_) {
+        const int32_t m = std::min(n_batch_, n - i);
+        llama_batch batch = llama_batch_get_one(const_cast<llama_token *>(tokens + i), m);
+        const int32_t rc = llama_decode(ctx_, batch);
+        if (rc != 0) {
+            // The cache may hold part of this batch: forget everything after what is known good.
+            llama_memory_seq_rm(llama_get_memory(ctx_), 0, (llama_pos) kv_tokens_.size(), -1);
+            if (rc == 2 || g_abort.load() != 0) {
+                throw EngineError(code::aborted, is_prompt ? "prompt evaluation was cancelled" : "decode was cancelled");
+            }
+            throw EngineError(code::decode_failed, "llama_decode failed with code " + std::to_string(rc) + ": " +
+                                                       recent_log_errors());
+        }
+        kv_tokens_.insert(kv_tokens_.end(), tokens + i, tokens + i + m);
+    }
+}
+
+void Engine::generate_start(const std::vector<int32_t> & prompt, const SamplingParams & s) {
+    require_context();
+    generate_end();
+    g_abort.store(0);
+    const int32_t n_ctx = (int32_t) llama_n_ctx(ctx_);
+    const int32_t n_prompt = (int32_t) prompt.size();
+    if (n_prompt == 0) {
+        throw EngineError(code::bad_request, "the prompt is empty (after tokenization)");
+    }
+    if (n_prompt >= n_ctx) {
+        throw EngineError(code::context_overflow, "the prompt has " + std::to_string(n_prompt) +
+                                                      " tokens but the context holds " + std::to_string(n_ctx) +
+                                                      "; shorten the prompt or load the model with a larger n_ctx");
+    }
+    const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
+    for (int32_t t : prompt) {
+        if (t < 0 || t >= n_vocab) {
+            throw EngineError(code::bad_request, "token id " + std::to_string(t) + " is outside the vocabulary");
+        }
+    }
+    // Reuse the cached prefix; always re-evaluate at least the last prompt token for fresh logits.
+    size_t keep = 0;
+    while (keep < kv_tokens_.size() && keep + 1 < prompt.size() && kv_tokens_[keep] == prompt[keep]) {
+        keep++;
+    }
+    if (!llama_memory_seq_rm(llama_get_memory(ctx_), 0, (llama_pos) keep, -1)) {
+        llama_memory_clear(llama_get_memory(ctx_), true);
+        keep = 0;
+    }
+    kv_tokens_.resize(keep);
+
+    common_params_sampling sp;
+    sp.seed           = s.seed;
+    sp.temp           = s.temperature;
+    sp.top_k          = s.top_k;
+    sp.top_p          = s.top_p;
+    sp.min_p          = s.min_p;
+    sp.penalty_repeat = s.repeat_penalty;
+    sp.penalty_last_n = s.repeat_last_n;
+    sp.grammar        = s.grammar.empty() ? common_grammar() : common_grammar(COMMON_GRAMMAR_TYPE_USER, s.grammar);
+    smpl_             = common_sampler_init(model_, sp);
+    if (!smpl_) {
+        throw EngineError(code::bad_request, "invalid sampling parameters or grammar: " + recent_log_errors());
+    }
+    timings_.n_prompt    = n_prompt;
+    timings_.n_cached    = (int32_t) keep;
+    timings_.n_generated = 0;
+    timings_.decode_ms   = 0;
+    const int64_t t0     = ggml_time_us();
+    try {
+        decode_tokens(prompt.data() + keep, n_prompt - (int32_t) keep, true);
+    } catch (...) {
+        generate_end();
+        throw;
+    }
+    timings_.prefill_ms = (ggml_time_us() - t0) / 1000.0;
+    generating_ = true;
+}
+
+StepResult Engine::step(int32_t n_top) {
+    require_context();
+    if (!generating_) {
+        throw EngineError(code::not_generating, "no generation is running; run 'generate_start' first");
+    }
+    if (g_abort.load() != 0) {
+        generate_end();
+        throw EngineError(code::aborted, "generation was cancelled");
+    }
+    const int64_t t0 = ggml_time_us();
+    StepResult r;
+    if (n_top > 0) {
+        const float * logits = llama_get_logits_ith(ctx_, -1);
+        const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
+        std::vector<std::pair<int32_t, float>> all;
+        all.reserve(n_vocab);
+        for (int32_t i = 0; i < n_vocab; i++) {
+            all.emplace_back(i, logits[i]);
+        }
+        const int32_t k = std::min(n_top, n_vocab);
+        std::partial_sort(all.begin(), all.begin() + k, all.end(),
+                          [](const auto & a, const auto & b) { return a.second > b.second; });
+        r.top.assign(all.begin(), all.begin() + k);
+    }
+    r.token = common_sampler_sample(smpl_, ctx_, -1);
+    common_sampler_accept(smpl_, r.token, true);
+    r.eog = llama_vocab_is_eog(vocab_, r.token);
+    if (!r.eog) {
+        r.piece = common_token_to_piece(vocab_, r.token, false);
+        timings_.n_generated++;
+        if ((int32_t) kv_tokens_.size() + 1 > (int32_t) llama_n_ctx(ctx_)) {
+            r.context_full = true;  // the token is returned but there is no room to feed it back
+        } else {
+            try {
+                decode_tokens(&r.token, 1, false);
+            } catch (const EngineError & e) {
+                if (e.code == code::aborted) {
+                    generate_end();
+                }
+                timings_.decode_ms += (ggml_time_us() - t0) / 1000.0;
+                throw;
+            }
+        }
+    }
+    timings_.decode_ms += (ggml_time_us() - t0) / 1000.0;
+    if (r.eog || r.context_full) {
+        generate_end();
+    }
+    return r;
+}
+
+void Engine::generate_end() {
+    if (smpl_) {
+        common_sampler_free(smpl_);
+        smpl_ = nullptr;
+    }
+    generating_ = false;
+}
+
+Engine::Info Engine::info() const {
+    require_model();
+    Info i;
+    i.architecture = meta_str(model_, "general.architecture");
+    i.name         = meta_str(model_, "general.name");
+    char desc[256];
+    llama_model_desc(model_, desc, sizeof desc);
+    i.description = desc;
+    // "llama 135M Q4_1 - ..." : the quantization is what follows the size word.
+    {
+        std::string d = desc;
+        size_t a = d.find(' ');
+        size_t b = a == std::string::npos ? a : d.find(' ', a + 1);
+        i.quantization = b == std::string::npos ? "" : d.substr(b + 1);
+    }
+    const char * tmpl = llama_model_chat_template(model_, nullptr);
+    i.chat_template = tmpl ? tmpl : "";
+    i.n_params    = llama_model_n_params(model_);
+    i.size        = llama_model_size(model_);
+    i.file_size   = file_size_;
+    i.n_ctx_train = llama_model_n_ctx_train(model_);
+    i.n_ctx       = ctx_ ? (int32_t) llama_n_ctx(ctx_) : 0;
+    i.n_embd      = llama_model_n_embd(model_);
+    i.n_layer     = llama_model_n_layer(model_);
+    i.n_vocab     = llama_vocab_n_tokens(vocab_);
+    i.n_threads   = n_threads_;
+    i.n_batch     = n_batch_;
+    i.bos         = llama_vocab_bos(vocab_);
+    i.eos         = llama_vocab_eos(vocab_);
+    return i;
+}
+
+uint64_t probe_memory(uint64_t bytes, uint64_t chunk, uint64_t * touched) {
+    std::vector<unsigned char *> blocks;
+    uint64_t highest = 0, done = 0, sum = 0;
+    const uint64_t page = 65536;
+    while (done < bytes) {
+        const uint64_t n = std::min(chunk, bytes - done);
+        auto * raw = static_cast<unsigned char *>(malloc(n));
+        if (!raw) {
+            break;
+        }
+        blocks.push_back(raw);
+        volatile unsigned char * p = raw;  // volatile: the stores must really reach memory
+        for (uint64_t off = 0; off < n; off += page) {
+            p[off] = (unsigned char) (off / page);
+        }
+        p[n - 1] = 0x5a;
+        for (uint64_t off = 0; off < n; off += page) {
+            sum += p[off];
+        }
+        sum += p[n - 1];
+        highest = std::max<uint64_t>(highest, (uint64_t) (uintptr_t) (raw + n - 1));
+        done += n;
+    }
+    for (auto * p : blocks) {
+        free(p);
+    }
+    *touched = done;
+    return sum == 0 ? 0 : highest;  // sum is never 0 (0x5a per block): keeps the reads
+}
+
+}  // namespace plm

@@ -1,0 +1,149 @@
+// The engine: one llama.cpp model + context + sampler, driven step by step.
+//
+// Every failure is thrown as plm::EngineError carrying a stable code (the
+// same codes the Python package maps to exception classes); actions.cpp turns
+// them into {"ok": false} replies.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+struct llama_model;
+struct llama_context;
+struct llama_vocab;
+struct common_sampler;
+struct common_chat_templates;
+
+namespace plm {
+
+// Error codes (kept in sync with protocol.json "error_codes").
+namespace code {
+constexpr const char * bad_request      = "bad_request";
+constexpr const char * no_model         = "no_model";
+constexpr const char * not_gguf         = "not_gguf";
+constexpr const char * load_failed      = "load_failed";
+constexpr const char * unsupported_arch = "unsupported_architecture";
+constexpr const char * out_of_memory    = "out_of_memory";
+constexpr const char * file_not_found   = "file_not_found";
+constexpr const char * context_overflow = "context_overflow";
+constexpr const char * not_generating   = "not_generating";
+constexpr const char * aborted          = "aborted";
+constexpr const char * decode_failed    = "decode_failed";
+constexpr const char * template_failed  = "template_failed";
+constexpr const char * internal         = "internal";
+}  // namespace code
+
+struct EngineError : std::runtime_error {
+    std::string code;
+    EngineError(std::string c, const std::string & msg) : std::runtime_error(msg), code(std::move(c)) {}
+};
+
+struct LoadParams {
+    std::string path;             // file in the module's file system, or empty
+    const void * data = nullptr;  // or: bytes in linear memory (caller keeps ownership)
+    uint64_t     size = 0;
+    int32_t n_ctx     = 2048;     // 0 = the model's training context
+    int32_t n_threads = 1;
+    int32_t n_batch   = 512;
+    bool    vocab_only = false;
+};
+
+struct SamplingParams {
+    float    temperature    = 0.8f;   // <= 0: greedy
+    int32_t  top_k          = 40;
+    float    top_p          = 0.95f;
+    float    min_p          = 0.05f;
+    float    repeat_penalty = 1.0f;
+    int32_t  repeat_last_n  = 64;
+    uint32_t seed           = 0xFFFFFFFF;  // LLAMA_DEFAULT_SEED: random
+    std::string grammar;                   // GBNF, empty = none
+};
+
+struct StepResult {
+    int32_t     token = -1;
+    std::string piece;          // UTF-8 bytes of the token (may be part of a character)
+    bool        eog = false;    // end of generation: token not decoded, not part of the text
+    bool        context_full = false;
+    std::vector<std::pair<int32_t, float>> top;  // raw logits of the best candidates, if asked
+};
+
+struct Timings {
+    int32_t n_prompt = 0, n_cached = 0, n_generated = 0;
+    double  prefill_ms = 0, decode_ms = 0, load_ms = 0;
+};
+
+struct ChatMessage {
+    std::string role, content;
+};
+
+class Engine {
+  public:
+    Engine();
+    ~Engine();
+    Engine(const Engine &) = delete;
+    Engine & operator=(const Engine &) = delete;
+
+    void load(const LoadParams & p);
+    void unload();
+    bool loaded() const { return model_ != nullptr; }
+
+    std::vector<int32_t> tokenize(const std::string & text, bool add_special, bool parse_special) const;
+    std::string detokenize(const std::vector<int32_t> & tokens, bool remove_special, bool unparse_special) const;
+    std::string token_piece(int32_t token, bool special) const;
+
+    // Renders messages with the model's own (Jinja) chat template, or `override_template`.
+    std::string apply_chat_template(const std::vector<ChatMessage> & messages, bool add_generation_prompt,
+                                    const std::string & override_template,
+                                    std::vector<std::string> * extra_stops) const;
+
+    // Evaluates the prompt (reusing the longest cached prefix) and prepares the sampler.
+    void generate_start(const std::vector<int32_t> & prompt, const SamplingParams & s);
+    // Samples one token and, unless it ends generation, feeds it back.
+    StepResult step(int32_t n_top);
+    void generate_end();
+    bool generating() const { return generating_; }
+
+    // Model description for "info"; keys/values as strings, numbers as numbers by the caller.
+    struct Info {
+        std::string architecture, name, description, quantization, chat_template;
+        uint64_t n_params = 0, size = 0, file_size = 0;
+        int32_t n_ctx_train = 0, n_ctx = 0, n_embd = 0, n_layer = 0, n_vocab = 0, n_threads = 0, n_batch = 0;
+        int32_t bos = -1, eos = -1;
+    };
+    Info info() const;
+    Timings timings() const { return timings_; }
+    void set_threads(int32_t n);
+
+  private:
+    void require_model() const;
+    void require_context() const;
+    void decode_tokens(const int32_t * tokens, int32_t n, bool is_prompt);
+
+    llama_model *   model_ = nullptr;
+    llama_context * ctx_   = nullptr;
+    const llama_vocab * vocab_ = nullptr;
+    common_sampler * smpl_ = nullptr;
+    std::unique_ptr<common_chat_templates, void (*)(common_chat_templates *)> tmpls_;
+    std::vector<int32_t> kv_tokens_;  // tokens whose keys/values are in the cache, in order
+    bool generating_ = false;
+    int32_t n_batch_ = 512, n_threads_ = 1;
+    uint64_t file_size_ = 0;
+    Timings timings_;
+};
+
+// Allocates `bytes` in chunks, writes every page and reads a checksum back, then frees.
+// Returns the highest address touched (proves > 4 GiB addressing in memory64 builds).
+uint64_t probe_memory(uint64_t bytes, uint64_t chunk, uint64_t * touched);
+
+// Ring of the most recent llama.cpp log lines at warning level or above.
+std::string recent_log_errors();
+void clear_log_errors();
+void set_log_verbosity(int level);  // 0 quiet (errors kept), 1 warnings to stderr, 2 everything
+
+std::atomic_int32_t & abort_flag_ref();
+
+}  // namespace plm

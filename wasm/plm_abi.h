@@ -1,0 +1,53 @@
+/*
+ * pyodide_llm engine ABI, version 1.
+ *
+ * The whole surface JavaScript (and the native reference tool) sees of the
+ * engine. No llama.cpp struct crosses it: requests and replies are UTF-8 JSON,
+ * and every feature is a named action of plm_action(). The action names, their
+ * request fields and reply fields are listed in ../pyodide_llm/protocol.json,
+ * which the JS shim and the Python package are checked against.
+ *
+ * One engine per module instance: a Web Worker instantiates one module and
+ * holds at most one loaded model in it.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ABI version string, e.g. "1". Static storage: do not free. */
+const char * plm_version(void);
+
+/*
+ * Run the action `name` with the JSON object `request` (NULL means "{}").
+ * Both arguments stay owned by the caller.
+ *
+ * Returns a newly allocated, NUL-terminated UTF-8 JSON object that the caller
+ * must release with plm_result_free(). It is always one of
+ *   {"ok": true, ...reply fields...}
+ *   {"ok": false, "code": "<error code>", "message": "<what happened, what to do>"}
+ * Never returns NULL except when even the error reply cannot be allocated.
+ * Errors are reported, never trapped: bad JSON, unknown actions, files that are
+ * not GGUF, truncated files and C++ exceptions all come back as {"ok": false}.
+ */
+char * plm_action(const char * name, const char * request);
+
+/* Release a reply of plm_action(). Passing NULL is a no-op. */
+void plm_result_free(char * reply);
+
+/*
+ * Address of the 32-bit abort flag. Non-zero asks the running action to stop:
+ * it is read between decode steps and, through llama.cpp's abort callback,
+ * between graph nodes inside a decode. In threaded builds the memory is a
+ * SharedArrayBuffer, so another thread (the JS client) may store to it with
+ * Atomics.store while an action runs. "generate_start" clears it.
+ * Static storage: do not free.
+ */
+int32_t * plm_abort_flag(void);
+
+#ifdef __cplusplus
+}
+#endif
