@@ -50,6 +50,14 @@ def _cmake_build(tc: Toolchain, build: Path, src: Path, configure: list[str], ta
                           f"read {build}/build.log; fix the shim in wasm/ or the flags in emscripten.toml")
 
 
+def _prune_builds(keep: Path) -> None:
+    """Drop older build trees of the same target: they are large and never reused."""
+    prefix = keep.name.rsplit("-", 1)[0] + "-"
+    for other in keep.parent.glob(prefix + "*"):
+        if other != keep and other.is_dir() and len(other.name) == len(keep.name):
+            shutil.rmtree(other, ignore_errors=True)
+
+
 def _jobs() -> int:
     import os
     return max(1, len(os.sched_getaffinity(0)))
@@ -85,6 +93,7 @@ def build_variant(tc: Toolchain, pins: dict[str, Any], name: str, src: Path, log
         shutil.copy2(found[0], tmp / a)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
+    _prune_builds(build)
     log(f"wasm: {name} built in {time.monotonic() - t0:.0f} s")
     return out
 
@@ -126,5 +135,6 @@ def build_native(tc: Toolchain, pins: dict[str, Any], src: Path, log=print) -> P
         shutil.copy2(found[0], tmp / t)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
+    _prune_builds(build)
     log(f"native: built in {time.monotonic() - t0:.0f} s")
     return out

@@ -165,7 +165,7 @@ void Engine::load(const LoadParams & p) {
     fseek(f, 0, SEEK_SET);
 
     llama_model_params mp = llama_model_default_params();
-    mp.use_mmap   = false;  // no mmap in wasm: tensors are read into linear memory
+    mp.load_mode  = LLAMA_LOAD_MODE_NONE;  // no mmap in wasm: tensors are read into linear memory
     mp.vocab_only = p.vocab_only;
     clear_log_errors();
     const int64_t t0 = ggml_time_us();

@@ -1,8 +1,10 @@
 // Binding of the engine ABI (wasm/plm_abi.h) for JavaScript.
 //
-// The one place where JS values become wasm pointers and back: memory64
-// builds may hand pointers over as BigInt, wasm32 builds as Number, and
-// everything above this file only sees plain objects.
+// The one place where JS values become wasm pointers and back. In memory64
+// builds our own exports (plm_*) take and return pointers as BigInt, while
+// emscripten wraps libc's malloc/free to use Number; wasm32 builds use Number
+// everywhere. Each group is probed once, and everything above this file only
+// sees plain objects and Numbers.
 //
 // Used by the engine worker (browser) and by the node tests of the build.
 
@@ -22,9 +24,11 @@ export class Engine {
   constructor(module) {
     this.module = module;
     const probe = module._malloc(8);
-    this.bigPointers = typeof probe === "bigint";
+    this.bigMalloc = typeof probe === "bigint";
     module._free(probe);
-    const flag = this.ptrToNumber(module._plm_abort_flag());
+    const flagPtr = module._plm_abort_flag();
+    this.bigAbi = typeof flagPtr === "bigint";
+    const flag = this.ptrToNumber(flagPtr);
     this.abortIndex = flag >>> 2;
     if (flag % 4 !== 0) throw new Error("abort flag is not 4-byte aligned");
     this.encoder = new TextEncoder();
@@ -35,8 +39,14 @@ export class Engine {
     return typeof p === "bigint" ? Number(p) : p;
   }
 
-  numberToPtr(n) {
-    return this.bigPointers ? BigInt(n) : n;
+  /** A pointer as malloc/free take it. */
+  mallocPtr(n) {
+    return this.bigMalloc ? BigInt(n) : n;
+  }
+
+  /** A pointer as the plm_* exports take it. */
+  abiPtr(n) {
+    return this.bigAbi ? BigInt(n) : n;
   }
 
   /** Heap views are re-read on every use: memory growth replaces the buffer. */
@@ -47,13 +57,12 @@ export class Engine {
   /** Copy a JS string into a fresh NUL-terminated buffer; the caller frees it. */
   allocString(s) {
     const bytes = this.encoder.encode(s);
-    const ptr = this.module._malloc(this.numberToPtr(bytes.length + 1));
-    const at = this.ptrToNumber(ptr);
+    const at = this.ptrToNumber(this.module._malloc(this.mallocPtr(bytes.length + 1)));
     if (!at) throw new EngineError("out_of_memory", "cannot allocate a request buffer in the engine");
     const heap = this.heapU8;
     heap.set(bytes, at);
     heap[at + bytes.length] = 0;
-    return ptr;
+    return at;
   }
 
   /** Run one action; returns the reply object (with ok: true) or throws EngineError. */
@@ -70,10 +79,10 @@ export class Engine {
     const reqPtr = this.allocString(typeof request === "string" ? request : JSON.stringify(request));
     let out;
     try {
-      out = m._plm_action(namePtr, reqPtr);
+      out = m._plm_action(this.abiPtr(namePtr), this.abiPtr(reqPtr));
     } finally {
-      m._free(namePtr);
-      m._free(reqPtr);
+      m._free(this.mallocPtr(namePtr));
+      m._free(this.mallocPtr(reqPtr));
     }
     const at = this.ptrToNumber(out);
     if (!at) throw new EngineError("out_of_memory", "the engine could not allocate its reply");
@@ -112,15 +121,14 @@ export class Engine {
    * load({ptr, size}). The caller frees with freeBytes once the model is loaded.
    */
   copyIn(bytes) {
-    const ptr = this.module._malloc(this.numberToPtr(bytes.length));
-    const at = this.ptrToNumber(ptr);
+    const at = this.ptrToNumber(this.module._malloc(this.mallocPtr(bytes.length)));
     if (!at) throw new EngineError("out_of_memory", `cannot allocate ${bytes.length} bytes in the engine`);
     this.heapU8.set(bytes, at);
     return { ptr: at, size: bytes.length };
   }
 
   freeBytes(region) {
-    this.module._free(this.numberToPtr(region.ptr));
+    this.module._free(this.mallocPtr(region.ptr));
   }
 }
 
