@@ -87,6 +87,7 @@ SamplingParams sampling_from(const json & req) {
     s.repeat_last_n  = get_or<int32_t>(j, "repeat_last_n", s.repeat_last_n);
     s.seed           = (uint32_t) get_or<int64_t>(j, "seed", (int64_t) s.seed);
     s.grammar        = get_or<std::string>(j, "grammar", "");
+    s.ignore_eos     = get_or<bool>(j, "ignore_eos", false);
     if (!(s.temperature >= 0) || !(s.top_p > 0 && s.top_p <= 1) || !(s.min_p >= 0 && s.min_p <= 1) ||
         !(s.repeat_penalty > 0) || s.top_k < 0 || s.repeat_last_n < -1) {
         throw EngineError(code::bad_request,

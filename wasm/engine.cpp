@@ -11,6 +11,7 @@
 #include "sampling.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -204,6 +205,7 @@ void Engine::load(const LoadParams & p) {
                                   " tokens: " + (why.empty() ? "no reason given" : why) + "; try a smaller n_ctx");
         }
         llama_set_abort_callback(ctx_, abort_callback, nullptr);
+        n_batch_ = (int32_t) llama_n_batch(ctx_);  // llama.cpp caps it at n_ctx
     }
     try {
         tmpls_.reset(common_chat_templates_init(model_, "").release());
@@ -360,6 +362,13 @@ void Engine::generate_start(const std::vector<int32_t> & prompt, const SamplingP
     sp.penalty_repeat = s.repeat_penalty;
     sp.penalty_last_n = s.repeat_last_n;
     sp.grammar        = s.grammar.empty() ? common_grammar() : common_grammar(COMMON_GRAMMAR_TYPE_USER, s.grammar);
+    if (s.ignore_eos) {
+        for (int32_t t = 0; t < n_vocab; t++) {
+            if (llama_vocab_is_eog(vocab_, t)) {
+                sp.logit_bias.push_back({t, -INFINITY});
+            }
+        }
+    }
     smpl_             = common_sampler_init(model_, sp);
     if (!smpl_) {
         throw EngineError(code::bad_request, "invalid sampling parameters or grammar: " + recent_log_errors());
@@ -473,7 +482,7 @@ Engine::Info Engine::info() const {
 uint64_t probe_memory(uint64_t bytes, uint64_t chunk, uint64_t * touched) {
     std::vector<unsigned char *> blocks;
     uint64_t highest = 0, done = 0, sum = 0;
-    const uint64_t page = 65536;
+    const uint64_t page = 4096;  // every host page, so the memory is really committed
     while (done < bytes) {
         const uint64_t n = std::min(chunk, bytes - done);
         auto * raw = static_cast<unsigned char *>(malloc(n));

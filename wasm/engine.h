@@ -61,6 +61,7 @@ struct SamplingParams {
     int32_t  repeat_last_n  = 64;
     uint32_t seed           = 0xFFFFFFFF;  // LLAMA_DEFAULT_SEED: random
     std::string grammar;                   // GBNF, empty = none
+    bool     ignore_eos     = false;       // bias end-of-generation tokens to -inf (benchmarks, tests)
 };
 
 struct StepResult {

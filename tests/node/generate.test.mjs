@@ -23,7 +23,7 @@ function nativeReference() {
   assert.ok(load.ok, load.message);
   const steps = runNative([
     ["load", { path: MODEL, n_ctx: 512, n_threads: 2 }],
-    ["generate_start", { prompt: fmt.prompt, sampling: { temperature: 0 } }],
+    ["generate_start", { prompt: fmt.prompt, sampling: { temperature: 0, ignore_eos: true } }],
     ...Array.from({ length: N_GREEDY }, () => ["step", { n_top: 2 }]),
   ]).slice(2);
   return { prompt: fmt.prompt, steps };
@@ -44,13 +44,13 @@ for (const variant of VARIANTS) {
     assert.equal(load.info.architecture, "llama");
     const fmt = engine.action("chat_format", { messages: CHAT });
     assert.equal(fmt.prompt, native.prompt, "chat template renders identically");
-    engine.action("generate_start", { prompt: fmt.prompt, sampling: { temperature: 0 } });
+    engine.action("generate_start", { prompt: fmt.prompt, sampling: { temperature: 0, ignore_eos: true } });
     const ids = [];
     let diverged = -1;
     for (let i = 0; i < N_GREEDY; i++) {
       const s = engine.action("step", { n_top: 2 });
       ids.push(s.token);
-      if (s.eog) break;
+      assert.equal(s.eog, false, "ignore_eos keeps end-of-generation tokens out");
       if (diverged < 0 && s.token !== native.steps[i].token) diverged = i;
     }
     const nativeIds = native.steps.map((s) => s.token);
