@@ -1,18 +1,24 @@
 // Greedy generation in every variant against the native build of the same
 // engine and llama.cpp source, on the same prompt.
 //
-// Float accumulation order differs between the wasm SIMD128 and native AVX
-// kernels, so a near-tie between the two best logits may legitimately flip.
-// The rule: ids must be identical up to the first step where they differ, and
-// that step must be a near-tie in native's own logits (gap < TIE_GAP); anything
-// else is a real divergence and fails.
+// The wasm SIMD128 kernels and native AVX-512 kernels accumulate in different
+// orders, so logits differ slightly (measured here: up to about 0.6 on logits
+// near 20-30) and a near-tie between the two best tokens may flip. The rule:
+//  - ids identical up to the first step where they differ, and at least
+//    MIN_SAME of them (the model's natural answer is 7 tokens + end);
+//  - while in step, the chosen token's logit agrees within LOGIT_TOL;
+//  - a differing step must be a confirmed near-tie: the same two best tokens
+//    on both sides, swapped, with native's gap below TIE_GAP.
+// Anything else is a real divergence and fails.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import { CHAT, env, N_GREEDY, runNative, startVariant, threadsFor, VARIANTS } from "./helpers.mjs";
 
-const TIE_GAP = 0.1;
+const TIE_GAP = 0.5;
+const LOGIT_TOL = 1.0;
+const MIN_SAME = 8;
 const MODEL = env("PLM_MODEL");
 
 function nativeReference() {
@@ -46,24 +52,36 @@ for (const variant of VARIANTS) {
     assert.equal(fmt.prompt, native.prompt, "chat template renders identically");
     engine.action("generate_start", { prompt: fmt.prompt, sampling: { temperature: 0, ignore_eos: true } });
     const ids = [];
+    const tops = [];
     let diverged = -1;
     for (let i = 0; i < N_GREEDY; i++) {
       const s = engine.action("step", { n_top: 2 });
       ids.push(s.token);
+      tops.push(s.top);
       assert.equal(s.eog, false, "ignore_eos keeps end-of-generation tokens out");
       if (diverged < 0 && s.token !== native.steps[i].token) diverged = i;
     }
     const nativeIds = native.steps.map((s) => s.token);
-    if (diverged < 0) {
-      assert.deepEqual(ids, nativeIds.slice(0, ids.length));
-      assert.equal(ids.length, N_GREEDY);
+    const same = diverged < 0 ? N_GREEDY : diverged;
+    assert.deepEqual(ids.slice(0, same), nativeIds.slice(0, same));
+    let maxDev = 0;
+    for (let i = 0; i < same; i++) {
+      const dev = Math.abs(tops[i][0][1] - native.steps[i].top[0][1]);
+      maxDev = Math.max(maxDev, dev);
+      assert.ok(dev < LOGIT_TOL, `step ${i}: logit ${tops[i][0][1]} vs native ${native.steps[i].top[0][1]}`);
+    }
+    if (diverged >= 0) {
+      const n = native.steps[diverged].top, w = tops[diverged];
+      const detail = `step ${diverged}: wasm top ${JSON.stringify(w)} vs native top ${JSON.stringify(n)}` +
+        `\nwasm   ${ids}\nnative ${nativeIds}`;
+      assert.ok(diverged >= MIN_SAME, `diverged too early: ${detail}`);
+      assert.ok(w[0][0] === n[1][0] && w[1][0] === n[0][0], `not a swap of the same two tokens: ${detail}`);
+      assert.ok(n[0][1] - n[1][1] < TIE_GAP, `native gap is not a near-tie: ${detail}`);
+      console.log(`${variant}: ${diverged} ids identical, then a near-tie flip ` +
+        `(native gap ${(n[0][1] - n[1][1]).toFixed(3)}, wasm gap ${(w[0][1] - w[1][1]).toFixed(3)}); ` +
+        `max logit deviation ${maxDev.toFixed(3)}`);
     } else {
-      const [[, a], [, b]] = native.steps[diverged].top;
-      assert.ok(a - b < TIE_GAP,
-        `step ${diverged}: wasm ${ids[diverged]} vs native ${nativeIds[diverged]} with a native logit gap of ` +
-        `${(a - b).toFixed(3)} (not a near-tie)\nwasm   ${ids}\nnative ${nativeIds}`);
-      assert.deepEqual(ids.slice(0, diverged), nativeIds.slice(0, diverged));
-      console.log(`${variant}: near-tie flip at step ${diverged} (native gap ${(a - b).toFixed(4)})`);
+      console.log(`${variant}: all ${N_GREEDY} ids identical; max logit deviation ${maxDev.toFixed(3)}`);
     }
     const text = engine.action("detokenize", { tokens: ids }).text;
     assert.match(text, /Paris/);
