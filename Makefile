@@ -2,12 +2,13 @@
 # checked subprocess calls) so that errors name their cause and fix.
 PYTHON ?= python3
 
-.PHONY: wasm native test test-node clean-cache help
+.PHONY: wasm native test test-host test-node help
 
 help:
 	@echo "make wasm       build the three wasm variants (cached by input hash)"
 	@echo "make native     build the native reference engine from the same source"
 	@echo "make test       run every test tier"
+	@echo "make test-host  run the host tests (recipes' failure paths)"
 	@echo "make test-node  run the node 24 tests of the wasm build"
 
 wasm:
@@ -19,4 +20,7 @@ native:
 test-node:
 	$(PYTHON) -m recipes.build nodetest
 
-test: test-node
+test-host:
+	$(PYTHON) -m pytest -q tests/host
+
+test: test-host test-node

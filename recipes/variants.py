@@ -36,18 +36,37 @@ def _cmake_build(tc: Toolchain, build: Path, src: Path, configure: list[str], ta
     cfg = " ".join(shlex.quote(a) for a in configure)
     r = tc.run(f"{cfg} -G Ninja -S {shlex.quote(str(WASM_DIR))} -B {shlex.quote(str(build))} "
                f"-DLLAMA_SRC={shlex.quote(str(src))} > {shlex.quote(str(build))}/configure.log 2>&1",
-               check=False)
+               cwd=build, check=False)  # cwd: stray compiler outputs (a.out.*) stay in the build tree
     if r.returncode != 0:
         tail = (build / "configure.log").read_text(errors="replace")[-2500:]
         raise RecipeError(f"CMake configure of {what} failed:\n{tail}",
                           f"read {build}/configure.log; check the flags for {what} in emscripten.toml")
     r = tc.run(f"cmake --build {shlex.quote(str(build))} -j{_jobs()} --target {' '.join(targets)} "
-               f"> {shlex.quote(str(build))}/build.log 2>&1", check=False)
+               f"> {shlex.quote(str(build))}/build.log 2>&1", cwd=build, check=False)
     if r.returncode != 0:
         text = (build / "build.log").read_text(errors="replace")
         errors = [ln for ln in text.splitlines() if "error" in ln.lower()][:12]
         raise RecipeError(f"compiling {what} failed:\n" + "\n".join(errors or text.splitlines()[-30:]),
                           f"read {build}/build.log; fix the shim in wasm/ or the flags in emscripten.toml")
+
+
+def _publish(build: Path, out: Path, files, what: str) -> None:
+    """Copy finished files into the output cache atomically, then prune old build trees.
+
+    The output directory only ever appears complete (written as ``.partial``,
+    then renamed), so an interrupted build is never mistaken for a cache hit.
+    """
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for f in files:
+        found = [p for p in build.rglob(f) if p.is_file()]
+        if not found:
+            raise RecipeError(f"{what}: the build produced no {f}", f"read {build}/build.log")
+        shutil.copy2(found[0], tmp / f)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    _prune_builds(build)
 
 
 def _prune_builds(keep: Path) -> None:
@@ -83,17 +102,7 @@ def build_variant(tc: Toolchain, pins: dict[str, Any], name: str, src: Path, log
                  # break CMake's try-compile programs (they lack our exported functions).
                  "-DPLM_LINK_FLAGS=" + ";".join(ldflags)]
     _cmake_build(tc, build, src, configure, ["plm-engine"], log, name)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for a in ARTEFACTS:
-        found = list(build.rglob(a))
-        if not found:
-            raise RecipeError(f"{name}: the build produced no {a}", f"read {build}/build.log")
-        shutil.copy2(found[0], tmp / a)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    _prune_builds(build)
+    _publish(build, out, ARTEFACTS, name)
     log(f"wasm: {name} built in {time.monotonic() - t0:.0f} s")
     return out
 
@@ -125,16 +134,6 @@ def build_native(tc: Toolchain, pins: dict[str, Any], src: Path, log=print) -> P
     t0 = time.monotonic()
     configure = ["cmake", *pins["cmake"]["defines"], *np_["defines"]]
     _cmake_build(tc, build, src, configure, targets, log, "native")
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for t in targets:
-        found = [p for p in build.rglob(t) if p.is_file()]
-        if not found:
-            raise RecipeError(f"native: the build produced no {t}", f"read {build}/build.log")
-        shutil.copy2(found[0], tmp / t)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    _prune_builds(build)
+    _publish(build, out, targets, "native")
     log(f"native: built in {time.monotonic() - t0:.0f} s")
     return out
