@@ -1,0 +1,34 @@
+"""pyodide_llm: local LLMs (llama.cpp compiled to WebAssembly) from Python in the browser."""
+
+from __future__ import annotations
+
+from .capabilities import capabilities
+from .errors import (
+    ContextOverflowError,
+    EngineCrashedError,
+    GenerationCancelled,
+    LLMError,
+    ModelLoadError,
+    ModelSourceError,
+    UnsupportedEnvironmentError,
+)
+from .llm import LLM
+from .models import GenerationStats, ModelInfo
+from .stream import TokenStream
+
+__version__ = "0.0.1"
+
+__all__ = [
+    "LLM",
+    "ContextOverflowError",
+    "EngineCrashedError",
+    "GenerationCancelled",
+    "GenerationStats",
+    "LLMError",
+    "ModelInfo",
+    "ModelLoadError",
+    "ModelSourceError",
+    "TokenStream",
+    "UnsupportedEnvironmentError",
+    "capabilities",
+]

@@ -1,0 +1,122 @@
+"""Browser side of the transport seam (imported only inside Pyodide).
+
+Why here and nowhere else: this is the only module that imports ``js`` and
+``pyodide``; the API layer talks to :class:`JsTransport` through the abstract
+:class:`~pyodide_llm.transport.Transport`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from importlib import resources
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+from pyodide.code import run_js  # type: ignore[import-not-found]
+from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
+
+from .errors import error_from_reply
+from .options import LoadOptions
+from .protocol import PROTOCOL
+from .transport import EventHandler, PendingCall, Transport
+from .variant import choose_variant
+
+_MIME = {".mjs": "text/javascript", ".wasm": "application/wasm"}
+
+
+class _PackageFiles:
+    """Blob URLs of the package's JS and wasm files, made once per file.
+
+    The engine worker cannot import from the package's directory (it lives in
+    Pyodide's virtual file system), so its files are handed over as Blob URLs.
+    """
+
+    def __init__(self) -> None:
+        self._urls: dict[str, str] = {}
+
+    def url(self, relpath: str) -> str:
+        if relpath not in self._urls:
+            data = resources.files(__package__).joinpath(relpath).read_bytes()
+            mime = _MIME[relpath[relpath.rindex("."):]]
+            blob = js.Blob.new(to_js([to_js(data)]), to_js({"type": mime}, dict_converter=js.Object.fromEntries))
+            self._urls[relpath] = js.URL.createObjectURL(blob)
+        return self._urls[relpath]
+
+    def for_variant(self, variant: str) -> Any:
+        return to_js({
+            "worker": self.url("js/worker.mjs"),
+            "binding": self.url("js/engine.mjs"),
+            "engine": self.url(f"_wasm/{variant}/plm-engine.mjs"),
+            "wasm": self.url(f"_wasm/{variant}/plm-engine.wasm"),
+        }, dict_converter=js.Object.fromEntries)
+
+
+_FILES = _PackageFiles()
+_client_module: Any = None
+
+
+async def _client() -> Any:
+    global _client_module
+    if _client_module is None:
+        url = _FILES.url("js/client.mjs")
+        _client_module = await run_js(f"import({url!r})")
+    return _client_module
+
+
+async def detect() -> dict[str, Any]:
+    """capabilities(): the client's feature detection, as a Python dict."""
+    return (await _client()).detect().to_py()
+
+
+def _js(value: Any) -> Any:
+    return to_js(value, dict_converter=js.Object.fromEntries)
+
+
+class JsTransport(Transport):
+    """Requests to one engine worker through the JS client."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def start(self, type: str, payload: dict[str, Any], on_event: EventHandler | None = None) -> PendingCall:
+        handler = None
+        if on_event is not None:
+            def relay(name: str, data: Any) -> None:
+                d = data.to_py()
+                if "bytes" in d:
+                    d["bytes"] = bytes(d["bytes"])
+                on_event(name, d)
+
+            handler = create_proxy(relay)
+        js_call = self._client.request(type, _js(payload), handler)
+
+        async def settle() -> dict[str, Any]:
+            try:
+                return (await js_call.promise).to_py()
+            finally:
+                if handler is not None:
+                    handler.destroy()
+
+        return PendingCall(id=int(js_call.id), type=type, future=asyncio.ensure_future(settle()))
+
+    async def close(self) -> None:
+        if self._client is None:
+            return
+        try:
+            await asyncio.wait_for(self.start("close", {}).future, timeout=5)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            self._client.terminate()
+            self._client = None
+
+
+async def open_transport(opts: LoadOptions) -> tuple[JsTransport, str, int]:
+    """Start an engine worker of the right variant; return it with the variant and threads."""
+    client_mod = await _client()
+    caps = client_mod.detect().to_py()
+    variant, n_threads = choose_variant(caps, opts)
+    r = await client_mod.EngineClient.start(_FILES.for_variant(variant), _js(PROTOCOL), variant, n_threads)
+    if not r.ok:
+        raise error_from_reply(r.code, r.message)
+    return JsTransport(r.client), variant, n_threads

@@ -1,0 +1,189 @@
+// The engine worker: one llama.cpp wasm instance, one model, driven by messages.
+//
+// Protocol (defined in ../protocol.json, which the client hands over in "hello"):
+//   client -> worker  {id, type, payload}
+//   worker -> client  {id, ok: true, ...reply}  |  {id, ok: false, code, message}
+//                     {id, event, data}        (events of request id: token, progress)
+// The first request is "hello" {protocol, engine_url, wasm_url, variant, n_threads}:
+// the worker checks the protocol version and instantiates the variant.
+// Generation runs one decode step per action and yields to the event loop
+// between steps, so "cancel" requests are seen within one token; during a
+// prefill the client stores the abort flag directly (shared memory).
+// This file has no static imports: it is started from a Blob URL.
+
+let engine = null;
+let engineModule = null;
+let protocol = null;
+const cancelled = new Set();
+let generating = null; // id of the running generation
+const MODEL_PATH = "/models/model.gguf";
+
+function reply(id, body) {
+  postMessage({ id, ...body });
+}
+
+function fail(id, code, message) {
+  postMessage({ id, ok: false, code, message });
+}
+
+function event(id, name, data, transfer) {
+  postMessage({ id, event: name, data }, transfer || []);
+}
+
+// A macrotask boundary that is not clamped like setTimeout: pending messages
+// (cancel, close) are delivered before it resolves.
+function yieldToEventLoop() {
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      resolve();
+    };
+    ch.port2.postMessage(0);
+  });
+}
+
+async function hello(id, p) {
+  protocol = p.protocol;
+  if (!protocol || protocol.version !== p.version) {
+    return fail(id, "protocol_mismatch", `worker speaks protocol ${p.version}, client sent ${protocol?.version}`);
+  }
+  const { createEngine } = await import(p.binding_url);
+  const { default: factory } = await import(p.engine_url);
+  const wasmBinary = await (await fetch(p.wasm_url)).arrayBuffer();
+  engine = await createEngine(factory, {
+    wasmBinary,
+    mainScriptUrlOrBlob: p.engine_url,
+    poolSize: p.variant.endsWith("-mt") ? p.n_threads : 0,
+    printErr: (line) => console.debug("[engine]", line),
+  });
+  engineModule = engine.module;
+  engineModule.FS.mkdir("/models");
+  const build = engine.action("build_info");
+  reply(id, { ok: true, variant: p.variant, build, abort_flag: engine.abortFlag });
+}
+
+async function fetchModel(id, url) {
+  let resp;
+  try {
+    resp = await fetch(url);
+  } catch (e) {
+    throw Object.assign(new Error(`network error fetching ${url}: ${e.message}`), { code: "network_error" });
+  }
+  if (!resp.ok) {
+    throw Object.assign(new Error(`HTTP ${resp.status} ${resp.statusText} for ${url}`), {
+      code: "http_error",
+      status: resp.status,
+    });
+  }
+  const total = Number(resp.headers.get("content-length")) || 0;
+  let buf = new Uint8Array(total || 1 << 20);
+  let loaded = 0;
+  let lastReport = 0;
+  const reader = resp.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (loaded + value.length > buf.length) {
+      const bigger = new Uint8Array(Math.max(buf.length * 2, loaded + value.length));
+      bigger.set(buf.subarray(0, loaded));
+      buf = bigger;
+    }
+    buf.set(value, loaded);
+    loaded += value.length;
+    if (loaded - lastReport >= (total ? total / 100 : 1 << 22)) {
+      lastReport = loaded;
+      event(id, "progress", { loaded, total, stage: "download" });
+    }
+  }
+  event(id, "progress", { loaded, total: total || loaded, stage: "download" });
+  return buf.subarray(0, loaded);
+}
+
+async function load(id, p) {
+  const bytes = p.bytes ? new Uint8Array(p.bytes) : await fetchModel(id, p.url);
+  const FS = engineModule.FS;
+  // canOwn: the file system keeps this buffer instead of copying it.
+  FS.writeFile(MODEL_PATH, bytes, { canOwn: true });
+  event(id, "progress", { loaded: 0, total: bytes.length, stage: "load" });
+  try {
+    const r = engine.action("load", { path: MODEL_PATH, n_ctx: p.n_ctx, n_threads: p.n_threads, n_batch: p.n_batch });
+    event(id, "progress", { loaded: bytes.length, total: bytes.length, stage: "load" });
+    reply(id, { ok: true, info: r.info, load_ms: r.load_ms });
+  } finally {
+    FS.unlink(MODEL_PATH); // the tensors are in linear memory now; drop the file bytes
+  }
+}
+
+async function generate(id, p) {
+  if (generating !== null) return fail(id, "busy", "a generation is already running in this engine");
+  generating = id;
+  try {
+    engine.setAbort(false);
+    engine.action("generate_start", { prompt: p.prompt, sampling: p.sampling || {} });
+    let finish = "length";
+    for (let n = 0; n < p.max_tokens; n++) {
+      if (cancelled.has(id)) {
+        engine.action("generate_end");
+        return fail(id, "aborted", "generation cancelled");
+      }
+      const s = engine.action("step");
+      if (s.eog) {
+        finish = "stop";
+        break;
+      }
+      const bytes = new Uint8Array(s.bytes);
+      event(id, "token", { token: s.token, bytes }, [bytes.buffer]);
+      if (s.context_full) {
+        finish = "context_full";
+        break;
+      }
+      await yieldToEventLoop();
+    }
+    engine.action("generate_end");
+    const { timings } = engine.action("timings");
+    reply(id, { ok: true, stats: timings, finish_reason: finish });
+  } finally {
+    generating = null;
+    cancelled.delete(id);
+  }
+}
+
+const handlers = {
+  hello,
+  load,
+  generate,
+  tokenize: (id, p) => reply(id, engine.action("tokenize", p)),
+  detokenize: (id, p) => reply(id, engine.action("detokenize", p)),
+  chat_format: (id, p) => reply(id, engine.action("chat_format", p)),
+  info: (id) => reply(id, engine.action("info")),
+  cancel: (id, p) => {
+    cancelled.add(p.target);
+    if (generating === p.target) engine.setAbort(true);
+    reply(id, { ok: true });
+  },
+  close: (id) => {
+    try {
+      if (engine) engine.action("unload");
+    } finally {
+      reply(id, { ok: true });
+      close();
+    }
+  },
+};
+
+self.onmessage = async (e) => {
+  const { id, type, payload } = e.data;
+  const handler = handlers[type];
+  if (!handler) return fail(id, "bad_request", `unknown request type ${type}`);
+  if (type !== "hello" && !engine) return fail(id, "no_model", "the engine is not started; send hello first");
+  try {
+    await handler(id, payload || {});
+  } catch (err) {
+    if (err && err.code && typeof err.code === "string") return fail(id, err.code, err.message);
+    // A wasm trap (RuntimeError) leaves the module unusable: say so, and stop.
+    fail(id, "engine_crashed", `the engine crashed: ${err && err.message}`);
+    postMessage({ id: 0, event: "crashed", data: { message: String(err && err.message) } });
+    close();
+  }
+};

@@ -1,0 +1,205 @@
+"""The public ``LLM`` class: load a model into an engine worker, generate, close."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .errors import LLMError, UnsupportedEnvironmentError
+from .models import GenerationStats, ModelInfo
+from .options import LoadOptions, Sampling, sampling_from_kwargs
+from .stream import TokenStream
+from .transport import PendingCall, Transport
+
+ProgressCallback = Callable[[int, int, str], None]
+Message = dict[str, str]
+
+
+def _check_messages(messages: Any) -> list[Message]:
+    if not isinstance(messages, Sequence) or isinstance(messages, (str, bytes)) or not messages:
+        raise ValueError("messages must be a non-empty list of {'role': ..., 'content': ...} dicts")
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            raise ValueError(f"messages[{i}] must be a dict with string 'role' and 'content', got {m!r}")
+        out.append({"role": m["role"], "content": m["content"]})
+    return out
+
+
+class LLM:
+    """A model loaded in its own engine worker.
+
+    Create it with ``await LLM.load(...)``; it owns its worker until
+    :meth:`close` (or the end of ``async with``). One generation runs at a time:
+    starting a second one while the first is still streaming raises
+    :class:`LLMError` with code ``"busy"`` (a broken-off stream is waited for).
+    """
+
+    def __init__(self, transport: Transport, info: ModelInfo) -> None:
+        self._transport = transport
+        self._info = info
+        self._active: PendingCall | None = None
+        self._last_stats: GenerationStats | None = None
+        self._closed = False
+
+    @classmethod
+    async def load(cls, source: str | bytes | memoryview, *, n_ctx: int = 2048, n_threads: int | None = None,
+                   n_batch: int = 512, variant: str = "auto", progress: ProgressCallback | None = None,
+                   transport: Transport | None = None) -> LLM:
+        """Load a GGUF model from a URL (absolute or page-relative) or from bytes.
+
+        Parameters
+        ----------
+        source
+            URL of a ``.gguf`` file, or its bytes.
+        n_ctx
+            Context window in tokens (0: the model's training context).
+        n_threads
+            Engine threads; ``None`` uses what the page can really use (all cores
+            when cross-origin isolated, else 1).
+        variant
+            ``"auto"`` or one of ``wasm64-mt``, ``wasm32-mt``, ``wasm32-st``.
+        progress
+            Called with ``(loaded, total, stage)`` while the model downloads and loads.
+        transport
+            For tests and custom hosts: the engine connection to use instead of a new worker.
+        """
+        opts = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, variant=variant)
+        if isinstance(source, memoryview):
+            source = source.tobytes()
+        if not isinstance(source, (str, bytes)) or not source:
+            raise ValueError("source must be a non-empty URL string or the model's bytes")
+        if transport is None:
+            from ._env import IN_PYODIDE
+
+            if not IN_PYODIDE:
+                raise UnsupportedEnvironmentError(
+                    "LLM.load needs a browser (Pyodide, JupyterLite, PyScript); on plain CPython use "
+                    "llama.cpp's llama-server or llama-cpp-python instead", "unsupported_environment")
+            from ._browser import open_transport
+
+            transport, chosen, threads = await open_transport(opts)
+        else:
+            chosen, threads = (opts.variant if opts.variant != "auto" else "custom"), opts.n_threads or 1
+        payload: dict[str, Any] = {"n_ctx": opts.n_ctx, "n_threads": threads, "n_batch": opts.n_batch}
+        payload["url" if isinstance(source, str) else "bytes"] = source
+
+        def on_event(type: str, data: dict[str, Any]) -> None:
+            if type == "progress" and progress is not None:
+                progress(int(data["loaded"]), int(data["total"]), str(data["stage"]))
+
+        reply = await transport.start("load", payload, on_event).future
+        if not reply.get("ok"):
+            await transport.close()
+            from .errors import error_from_reply
+
+            raise error_from_reply(reply.get("code", "internal"), reply.get("message", ""))
+        return cls(transport, ModelInfo.from_engine(reply["info"], chosen))
+
+    # -- generation -----------------------------------------------------------------
+
+    def chat(self, messages: Sequence[Message], **sampling: Any) -> TokenStream:
+        """Stream the answer to a conversation, rendered with the model's own chat template.
+
+        Sampling keywords: ``max_tokens, temperature, top_k, top_p, min_p,
+        repeat_penalty, seed, stop``. Raises ``ValueError`` at once for bad values.
+        """
+        msgs = _check_messages(messages)
+        s = sampling_from_kwargs(sampling)
+
+        async def prepare() -> tuple[dict[str, Any], tuple[str, ...]]:
+            fmt = await self._transport.call("chat_format", {"messages": msgs, "add_generation_prompt": True})
+            return await self._begin(fmt["prompt"], s), tuple(fmt.get("stops") or ())
+
+        return self._stream(s, prepare)
+
+    def complete(self, prompt: str, **sampling: Any) -> TokenStream:
+        """Stream a plain continuation of ``prompt`` (no chat template)."""
+        if not isinstance(prompt, str) or not prompt:
+            raise ValueError("prompt must be a non-empty string")
+        s = sampling_from_kwargs(sampling)
+
+        async def prepare() -> tuple[dict[str, Any], tuple[str, ...]]:
+            return await self._begin(prompt, s), ()
+
+        return self._stream(s, prepare)
+
+    def _stream(self, s: Sampling, prepare) -> TokenStream:
+        self._check_open()
+        return TokenStream(self._transport, s, prepare, self._on_generation_done, self._on_generation_start)
+
+    def _on_generation_start(self, call: PendingCall) -> None:
+        self._active = call
+
+    async def _begin(self, prompt: str, s: Sampling) -> dict[str, Any]:
+        """Wait for a cancelled generation to wind down; refuse to overlap a live one."""
+        self._check_open()
+        if self._active is not None and not self._active.future.done():
+            if not self._active.cancelled:
+                raise LLMError("another generation is still streaming on this model; finish it or call "
+                               "`await stream.aclose()` first (or load a second LLM)", "busy")
+            await asyncio.wait_for(asyncio.shield(self._active.future), timeout=30)
+        return {"prompt": prompt, "max_tokens": s.max_tokens, "sampling": s.engine_payload()}
+
+    def _on_generation_done(self, call: PendingCall, reply: dict[str, Any] | None) -> None:
+        if reply is None:  # cancelled by us: stays active until the worker confirms
+            call.future.add_done_callback(lambda f: self._settle(call, f.result()))
+            return
+        self._settle(call, reply)
+
+    def _settle(self, call: PendingCall, reply: dict[str, Any]) -> None:
+        if self._active is call:
+            self._active = None
+        if reply.get("stats"):
+            self._last_stats = GenerationStats.from_engine(reply["stats"])
+
+    # -- tokens -----------------------------------------------------------------------
+
+    async def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = False) -> list[int]:
+        """Token ids of ``text`` in this model's vocabulary."""
+        if not isinstance(text, str):
+            raise ValueError("text must be a string")
+        self._check_open()
+        reply = await self._transport.call("tokenize", {"text": text, "add_special": add_special,
+                                                        "parse_special": parse_special})
+        return list(reply["tokens"])
+
+    async def detokenize(self, ids: Sequence[int], *, remove_special: bool = False,
+                         unparse_special: bool = False) -> str:
+        """Text of a sequence of token ids."""
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise ValueError("ids must be a list of integers")
+        self._check_open()
+        reply = await self._transport.call("detokenize", {"tokens": list(ids), "remove_special": remove_special,
+                                                          "unparse_special": unparse_special})
+        return reply["text"]
+
+    # -- state ------------------------------------------------------------------------
+
+    @property
+    def info(self) -> ModelInfo:
+        """Architecture, size, context, template, variant and threads of the loaded model."""
+        return self._info
+
+    @property
+    def last_stats(self) -> GenerationStats | None:
+        """Timings of the last finished generation, or None."""
+        return self._last_stats
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LLMError("this LLM is closed; load the model again", "no_model")
+
+    async def close(self) -> None:
+        """Stop the engine worker and free the model (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._transport.close()
+
+    async def __aenter__(self) -> LLM:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,134 @@
+"""The token stream returned by ``LLM.chat`` and ``LLM.complete``.
+
+Why a class and not an ``async def`` generator: leaving an ``async for`` with
+``break`` only finalizes an async generator when the event loop's asyncgen hooks
+run, which browser event loops do not promise. This object sends the cancel
+request synchronously as soon as it is closed, cancelled or garbage collected,
+so the engine stops within one token in every case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .errors import error_from_reply
+from .options import Sampling
+from .streaming import TextAssembler
+from .transport import PendingCall, Transport
+
+
+class TokenStream:
+    """Async iterator of ``str`` pieces of one generation.
+
+    Use with ``async for``; ``await stream.aclose()`` (or ``break``) stops the
+    engine. Timings are stored on the model (``LLM.last_stats``) when it ends.
+    """
+
+    def __init__(self, transport: Transport, sampling: Sampling,
+                 prepare: Callable[[], Awaitable[tuple[dict[str, Any], tuple[str, ...]]]],
+                 on_done: Callable[[PendingCall, dict[str, Any] | None], None],
+                 on_start: Callable[[PendingCall], None] = lambda call: None) -> None:
+        self._transport = transport
+        self._sampling = sampling
+        self._prepare = prepare
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._text = TextAssembler(sampling.stop)
+        self._on_done = on_done
+        self._on_start = on_start
+        self._closed = False
+        self._reply: dict[str, Any] | None = None
+        self.call: PendingCall | None = None
+
+    async def _start(self) -> None:
+        """First iteration: render the prompt, wait for the engine to be free, send 'generate'."""
+        payload, extra_stops = await self._prepare()
+        self._text = TextAssembler(self._sampling.stop + tuple(s for s in extra_stops if s))
+        # The callbacks hold the queue, not this object: a stream dropped after
+        # `break` must be garbage collected (and so cancelled) right away.
+        queue = self._queue
+
+        def on_event(type: str, data: dict[str, Any]) -> None:
+            if type == "token":
+                queue.put_nowait(bytes(data["bytes"]))
+
+        self.call = self._transport.start("generate", payload, on_event)
+        self._on_start(self.call)
+        self.call.future.add_done_callback(lambda _f: queue.put_nowait(None))
+
+    def __aiter__(self) -> TokenStream:
+        return self
+
+    async def __anext__(self) -> str:
+        if self.call is None and not self._closed:
+            try:
+                await self._start()
+            except BaseException:
+                self._closed = True
+                raise
+        while not self._closed:
+            try:
+                item = await self._queue.get()
+            except asyncio.CancelledError:
+                self._cancel()
+                raise
+            if item is None:
+                return self._finish()
+            piece = self._text.feed(item)
+            if self._text.stopped:
+                self._cancel()
+                if piece:
+                    return piece
+                continue
+            if piece:
+                return piece
+        raise StopAsyncIteration
+
+    def _finish(self) -> str:
+        """The generate request ended: raise its error or return the held-back tail."""
+        reply = self.call.future.result()
+        self._reply = reply
+        self._closed = True
+        self._on_done(self.call, reply)
+        if not reply.get("ok"):
+            if self.call.cancelled and reply.get("code") == "aborted":
+                raise StopAsyncIteration  # we asked for it: a clean end, not an error
+            raise error_from_reply(reply.get("code", "internal"), reply.get("message", ""))
+        tail = self._text.flush()
+        if tail:
+            return tail
+        raise StopAsyncIteration
+
+    def _cancel(self) -> None:
+        """Ask the worker to stop this generation (synchronous send; idempotent)."""
+        if self.call is None:
+            self._closed = True
+            return
+        if not self.call.cancelled and not self.call.future.done():
+            self.call.cancelled = True
+            self._transport.start("cancel", {"target": self.call.id})
+        if not self._closed:
+            self._closed = True
+            self._on_done(self.call, None)
+
+    async def aclose(self) -> None:
+        """Stop the generation and wait until the engine is idle again."""
+        self._cancel()
+        if self.call is not None and not self.call.future.done():
+            await asyncio.wait_for(asyncio.shield(self.call.future), timeout=30)
+
+    def __del__(self) -> None:
+        try:
+            self._cancel()
+        except Exception:  # interpreter shutdown: nothing left to cancel
+            pass
+
+    @property
+    def finish_reason(self) -> str | None:
+        """'stop', 'length', 'cancelled' or None while running."""
+        if self._text.stopped:
+            return "stop"
+        if self.call is not None and self.call.cancelled:
+            return "cancelled"
+        return (self._reply or {}).get("finish_reason")

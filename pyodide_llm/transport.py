@@ -1,0 +1,53 @@
+"""The one seam between the Python API and the JS engine client.
+
+A transport starts requests of the protocol and returns :class:`PendingCall`
+objects; replies are plain dicts (``{"ok": True, ...}`` or
+``{"ok": False, "code": ..., "message": ...}``) and events are delivered to a
+callback. The browser transport (``_browser.py``) wraps the JS client; host
+tests use a fake one. Nothing above this module touches ``js``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+EventHandler = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class PendingCall:
+    """A request in flight: its protocol id and the future of its reply."""
+
+    id: int
+    type: str
+    future: asyncio.Future = field(repr=False)
+    cancelled: bool = False
+
+
+class Transport(ABC):
+    """Sends protocol requests to one engine worker."""
+
+    @abstractmethod
+    def start(self, type: str, payload: dict[str, Any], on_event: EventHandler | None = None) -> PendingCall:
+        """Send a request now; the reply arrives in ``call.future``.
+
+        If the worker dies, every pending future resolves with an
+        ``engine_crashed`` error reply rather than hanging.
+        """
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop the worker and release everything the transport holds."""
+
+    async def call(self, type: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start a request and wait for its reply (errors raised as exceptions)."""
+        from .errors import error_from_reply
+
+        reply = await self.start(type, payload or {}).future
+        if not reply.get("ok"):
+            raise error_from_reply(reply.get("code", "internal"), reply.get("message", "unknown error"))
+        return reply

@@ -1,0 +1,98 @@
+"""A fake engine behind the Transport seam, for host tests of the Python API.
+
+It behaves like the worker: one request id each, token events one per event
+loop turn, cancellation seen between tokens, error replies with engine codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pyodide_llm.transport import EventHandler, PendingCall, Transport
+
+INFO = {"architecture": "llama", "name": "Fake", "description": "llama 135M Q4_1", "quantization": "Q4_1",
+        "n_params": 134515008, "size": 1, "file_size": 92000000, "n_ctx_train": 8192, "n_ctx": 2048,
+        "n_embd": 576, "n_layer": 30, "n_vocab": 49152, "chat_template": "{{ chatml }}", "n_threads": 2}
+
+
+class FakeTransport(Transport):
+    def __init__(self, tokens: list[bytes] | None = None, *, load_error: tuple[str, str] | None = None,
+                 n_ctx: int = 2048) -> None:
+        self.tokens = tokens if tokens is not None else [b"Hello", b",", b" world", b"."]
+        self.load_error = load_error
+        self.n_ctx = n_ctx
+        self.sent: list[tuple[int, str, dict[str, Any]]] = []
+        self.cancelled: set[int] = set()
+        self.steps_after_cancel: dict[int, int] = {}
+        self.closed = False
+        self.next_id = 1
+        self.running: int | None = None
+
+    def start(self, type: str, payload: dict[str, Any], on_event: EventHandler | None = None) -> PendingCall:
+        rid = self.next_id
+        self.next_id += 1
+        self.sent.append((rid, type, payload))
+        fut: asyncio.Future = asyncio.get_event_loop().create_future()
+        if self.closed:
+            fut.set_result({"ok": False, "code": "engine_crashed", "message": "closed"})
+        elif type == "generate":
+            asyncio.ensure_future(self._generate(rid, payload, on_event, fut))
+        else:
+            fut.set_result(self._reply(type, payload, on_event))
+        return PendingCall(id=rid, type=type, future=fut)
+
+    def _reply(self, type: str, p: dict[str, Any], on_event: EventHandler | None) -> dict[str, Any]:
+        if type == "load":
+            if on_event:
+                on_event("progress", {"loaded": 50, "total": 100, "stage": "download"})
+                on_event("progress", {"loaded": 100, "total": 100, "stage": "download"})
+            if self.load_error:
+                return {"ok": False, "code": self.load_error[0], "message": self.load_error[1]}
+            return {"ok": True, "info": dict(INFO, n_ctx=p["n_ctx"], n_threads=p["n_threads"]), "load_ms": 1.0}
+        if type == "chat_format":
+            prompt = "".join(f"<|{m['role']}|>{m['content']}\n" for m in p["messages"]) + "<|assistant|>"
+            return {"ok": True, "prompt": prompt, "stops": []}
+        if type == "tokenize":
+            return {"ok": True, "tokens": [ord(c) for c in p["text"]]}
+        if type == "detokenize":
+            return {"ok": True, "text": "".join(chr(t) for t in p["tokens"])}
+        if type == "cancel":
+            self.cancelled.add(p["target"])
+            return {"ok": True}
+        if type == "close":
+            self.closed = True
+            return {"ok": True}
+        return {"ok": False, "code": "bad_request", "message": f"fake has no {type}"}
+
+    async def _generate(self, rid: int, p: dict[str, Any], on_event: EventHandler | None, fut) -> None:
+        if self.running is not None:
+            fut.set_result({"ok": False, "code": "busy", "message": "busy"})
+            return
+        if len(p["prompt"]) >= self.n_ctx:
+            fut.set_result({"ok": False, "code": "context_overflow", "message": "prompt too long"})
+            return
+        self.running = rid
+        n = 0
+        try:
+            for tok in self.tokens[: p["max_tokens"]]:
+                await asyncio.sleep(0)
+                if rid in self.cancelled:
+                    fut.set_result({"ok": False, "code": "aborted", "message": "generation cancelled"})
+                    return
+                n += 1
+                if on_event:
+                    on_event("token", {"token": n, "bytes": tok})
+            await asyncio.sleep(0)
+            stats = {"n_prompt": len(p["prompt"]), "n_cached": 0, "n_generated": n, "prefill_ms": 10.0,
+                     "decode_ms": 20.0 * max(n, 1), "load_ms": 1.0}
+            finish = "length" if n == p["max_tokens"] else "stop"
+            fut.set_result({"ok": True, "stats": stats, "finish_reason": finish})
+        finally:
+            self.running = None
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def count(self, type: str) -> int:
+        return sum(1 for _, t, _ in self.sent if t == type)

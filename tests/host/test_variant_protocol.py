@@ -1,0 +1,57 @@
+"""Variant choice, and the protocol table against the JS and C sources."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pyodide_llm.errors import UnsupportedEnvironmentError
+from pyodide_llm.options import LoadOptions
+from pyodide_llm.protocol import PROTOCOL
+from pyodide_llm.variant import choose_variant
+
+ROOT = Path(__file__).resolve().parents[2]
+ISOLATED = {"cross_origin_isolated": True, "threads": True, "memory64": True, "hardware_concurrency": 2}
+
+
+@pytest.mark.parametrize(("caps", "opts", "want"), [
+    (ISOLATED, LoadOptions(), ("wasm64-mt", 2)),
+    (dict(ISOLATED, memory64=False), LoadOptions(), ("wasm32-mt", 2)),
+    (dict(ISOLATED, cross_origin_isolated=False, threads=False), LoadOptions(), ("wasm32-st", 1)),
+    (dict(ISOLATED, hardware_concurrency=32), LoadOptions(), ("wasm64-mt", 8)),
+    (ISOLATED, LoadOptions(variant="wasm32-st"), ("wasm32-st", 1)),
+    (ISOLATED, LoadOptions(n_threads=1), ("wasm64-mt", 1)),
+])
+def test_variant_choice(caps, opts, want) -> None:
+    assert choose_variant(caps, opts) == want
+
+
+def test_threaded_variant_on_a_page_without_isolation_explains_the_headers() -> None:
+    with pytest.raises(UnsupportedEnvironmentError, match="Cross-Origin-Embedder-Policy"):
+        choose_variant({"memory64": True, "hardware_concurrency": 4}, LoadOptions(variant="wasm64-mt"))
+    with pytest.raises(UnsupportedEnvironmentError, match="memory64"):
+        choose_variant(dict(ISOLATED, memory64=False), LoadOptions(variant="wasm64-mt"))
+    with pytest.raises(ValueError, match="1 thread"):
+        choose_variant({}, LoadOptions(n_threads=4))
+
+
+def test_js_sources_use_only_protocol_request_types() -> None:
+    worker = (ROOT / "pyodide_llm/js/worker.mjs").read_text()
+    block = worker[worker.index("const handlers = {"): worker.index("};", worker.index("const handlers = {"))]
+    handled = set(re.findall(r"^  (\w+)[,:]", block, re.M))
+    assert handled == set(PROTOCOL["requests"])
+    py_types = set()
+    for f in (ROOT / "pyodide_llm").glob("*.py"):
+        py_types |= set(re.findall(r'\.(?:start|call)\("(\w+)"', f.read_text()))
+    assert py_types <= set(PROTOCOL["requests"]), py_types - set(PROTOCOL["requests"])
+
+
+def test_every_engine_error_code_is_mapped() -> None:
+    header = (ROOT / "wasm/engine.h").read_text()
+    codes = set(re.findall(r'constexpr const char \* \w+\s*= "(\w+)"', header))
+    assert codes and codes <= set(PROTOCOL["error_codes"]), codes - set(PROTOCOL["error_codes"])
+    worker = (ROOT / "pyodide_llm/js/worker.mjs").read_text() + (ROOT / "pyodide_llm/js/client.mjs").read_text()
+    js_codes = set(re.findall(r'(?:fail\(id, |code: )"(\w+)"', worker))
+    assert js_codes <= set(PROTOCOL["error_codes"]), js_codes - set(PROTOCOL["error_codes"])
