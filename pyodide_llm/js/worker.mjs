@@ -53,7 +53,8 @@ async function hello(id, p) {
   const wasmBinary = await (await fetch(p.wasm_url)).arrayBuffer();
   engine = await createEngine(factory, {
     wasmBinary,
-    mainScriptUrlOrBlob: p.engine_url,
+    mainScriptUrlOrBlob: p.engine_url, // pthread workers start from the same Blob URL
+    locateFile: (f) => (f.endsWith(".wasm") ? p.wasm_url : f), // import.meta.url is a blob: URL
     poolSize: p.variant.endsWith("-mt") ? p.n_threads : 0,
     printErr: (line) => console.debug("[engine]", line),
   });
@@ -125,7 +126,8 @@ async function generate(id, p) {
     for (let n = 0; n < p.max_tokens; n++) {
       if (cancelled.has(id)) {
         engine.action("generate_end");
-        return fail(id, "aborted", "generation cancelled");
+        return reply(id, { ok: false, code: "aborted", message: "generation cancelled",
+          stats: engine.action("timings").timings });
       }
       const s = engine.action("step");
       if (s.eog) {
@@ -143,6 +145,12 @@ async function generate(id, p) {
     engine.action("generate_end");
     const { timings } = engine.action("timings");
     reply(id, { ok: true, stats: timings, finish_reason: finish });
+  } catch (err) {
+    // Cancelled through the shared abort flag in the middle of a decode step.
+    if (err && err.code === "aborted") {
+      return reply(id, { ok: false, code: "aborted", message: err.message, stats: engine.action("timings").timings });
+    }
+    throw err;
   } finally {
     generating = null;
     cancelled.delete(id);

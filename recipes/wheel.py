@@ -1,0 +1,61 @@
+"""Build the pure wheel (``py3-none-any``) and check exactly what it holds."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from .errors import RecipeError
+from .pins import REPO
+
+VARIANTS = ("wasm64-mt", "wasm32-mt", "wasm32-st")
+
+
+def expected_members() -> set[str]:
+    """Files the wheel must contain besides its .dist-info: code, shim, engines."""
+    pkg = REPO / "pyodide_llm"
+    files = {f"pyodide_llm/{p.name}" for p in pkg.glob("*.py")} | {"pyodide_llm/protocol.json"}
+    files |= {f"pyodide_llm/js/{p.name}" for p in (pkg / "js").glob("*.mjs")}
+    files |= {f"pyodide_llm/_wasm/{v}/plm-engine.{ext}" for v in VARIANTS for ext in ("mjs", "wasm")}
+    return files
+
+
+def check_wheel(whl: Path) -> None:
+    """Refuse a wheel with missing files or build leftovers."""
+    with zipfile.ZipFile(whl) as zf:
+        names = {n for n in zf.namelist() if ".dist-info/" not in n}
+    want = expected_members()
+    missing, extra = want - names, names - want
+    if missing or extra:
+        raise RecipeError(f"{whl.name}: missing {sorted(missing)}; unexpected {sorted(extra)}",
+                          "run `make wasm` first; keep build leftovers out of pyodide_llm/")
+
+
+def build_wheel(log=print) -> Path:
+    """Build dist/pyodide_llm-*.whl from the working tree (after `make wasm`)."""
+    dist = REPO / "dist"
+    dist.mkdir(exist_ok=True)
+    for old in dist.glob("pyodide_llm-*.whl"):
+        old.unlink()
+    with tempfile.TemporaryDirectory() as tmp:
+        r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
+                            "-w", tmp, str(REPO)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RecipeError(f"building the wheel failed:\n{(r.stdout + r.stderr)[-1500:]}",
+                              "check pyproject.toml and that setuptools can be installed")
+        built = list(Path(tmp).glob("pyodide_llm-*-py3-none-any.whl"))
+        if len(built) != 1:
+            raise RecipeError(f"expected one py3-none-any wheel, got {[p.name for p in Path(tmp).iterdir()]}",
+                              "the package must stay pure Python with package data")
+        check_wheel(built[0])
+        out = dist / built[0].name
+        shutil.move(str(built[0]), out)
+    shutil.rmtree(REPO / "build", ignore_errors=True)  # setuptools' scratch tree
+    for egg in REPO.glob("*.egg-info"):
+        shutil.rmtree(egg, ignore_errors=True)
+    log(f"wheel: {out.relative_to(REPO)} ({out.stat().st_size:,} bytes)")
+    return out

@@ -1,0 +1,162 @@
+"""Browser tests: headless Chromium (Debian's) + offline Pyodide + the real wheel and model.
+
+Everything the tests need is built by the recipes (wheel, Pyodide folder,
+model) and served from 127.0.0.1, once with COOP/COEP (threads) and once without.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from server import StaticServer  # noqa: E402
+from testsite import build_site  # noqa: E402
+
+CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+                  "--disable-dev-shm-usage"]
+
+
+def ensure_chromium() -> None:
+    """Install Debian's chromium and chromedriver when missing (needs root)."""
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    r = subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], env=env,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], env=env, check=True)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Path:
+    from recipes.build import log
+    from recipes.pins import load_pins
+    from recipes.pyodide_dist import pyodide_dist
+    from recipes.source import model_file
+
+    wheels = sorted((ROOT / "dist").glob("pyodide_llm-*-py3-none-any.whl"))
+    if not wheels:
+        pytest.fail("no wheel in dist/: run `make wheel` (make test does)")
+    pins = load_pins()
+    return build_site(tmp_path_factory.mktemp("site"), pyodide_dist(pins, log), wheels[-1],
+                      model_file(pins, "smollm2", log))
+
+
+@pytest.fixture(scope="session")
+def servers(site):
+    isolated, plain = StaticServer(site, isolated=True), StaticServer(site, isolated=False)
+    yield {"isolated": isolated, "plain": plain}
+    isolated.stop()
+    plain.stop()
+
+
+class Page:
+    """One Chromium tab on the test page, with Pyodide and our wheel installed."""
+
+    def __init__(self, driver, server: StaticServer) -> None:
+        self.driver = driver
+        self.server = server
+
+    def run(self, code: str, timeout: float = 120):
+        """Run async Python in the page; its last expression is returned through JSON."""
+        self.driver.set_script_timeout(timeout)
+        wrapped = "import json as _json\n" + code
+        r = self.driver.execute_async_script("""
+            const [code, done] = arguments;
+            window.pyodideReady
+              .then((py) => py.runPythonAsync(code))
+              .then((v) => done({ ok: true, value: v === undefined ? null : String(v) }),
+                    (e) => done({ ok: false, error: String(e) }));
+        """, wrapped)
+        if not r["ok"]:
+            raise AssertionError(f"Python in the page failed:\n{r['error']}")
+        return json.loads(r["value"]) if r["value"] not in (None, "None") else None
+
+    def alive(self) -> bool:
+        return self.driver.execute_script("return 1 + 1") == 2
+
+
+def _driver():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    ensure_chromium()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium")
+    for flag in CHROMIUM_FLAGS:
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    os.environ.setdefault("SE_OFFLINE", "true")
+    return webdriver.Chrome(options=opts, service=Service(executable_path=shutil.which("chromedriver")))
+
+
+def _open(driver, server) -> Page:
+    driver.get(server.url + "/index.html")
+    page = Page(driver, server)
+    page.run(f"""
+import micropip
+await micropip.install({server.url + '/wheels/' + _wheel_name(server)!r})
+import pyodide_llm
+_json.dumps(pyodide_llm.__version__)
+""", timeout=120)
+    return page
+
+
+def _wheel_name(server) -> str:
+    return next(server.root.glob("wheels/*.whl")).name
+
+
+@pytest.fixture(scope="module")
+def page(servers, site):
+    """A cross-origin isolated page (threads available)."""
+    driver = _driver()
+    try:
+        yield _open(driver, servers["isolated"])
+    finally:
+        driver.quit()
+
+
+@pytest.fixture(scope="module")
+def plain_page(servers, site):
+    """A page served without COOP/COEP (no SharedArrayBuffer: single thread)."""
+    driver = _driver()
+    try:
+        yield _open(driver, servers["plain"])
+    finally:
+        driver.quit()
+
+
+NATIVE_PROMPT = "The capital of France is"
+
+
+@pytest.fixture(scope="session")
+def native_complete():
+    """Greedy continuation of NATIVE_PROMPT (8 tokens) by native llama.cpp, same source."""
+    from recipes.build import log, test_env
+    from recipes.pins import load_pins
+    from recipes.toolchain import ensure_toolchain
+
+    env = test_env()
+    script = "\n".join([
+        "load " + json.dumps({"path": env["PLM_MODEL"], "n_ctx": 512, "n_threads": 2}),
+        "generate_start " + json.dumps({"prompt": NATIVE_PROMPT, "sampling": {"temperature": 0}}),
+        *["step {}"] * 8,
+    ]) + "\n"
+    tc = ensure_toolchain(load_pins(), log)
+    r = tc.run(f"printf %s {shlex.quote(script)} | {shlex.quote(env['PLM_NATIVE'])}", capture=True)
+    replies = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    pieces = b"".join(bytes(s["bytes"]) for s in replies[2:] if s.get("ok") and not s.get("eog"))
+    return NATIVE_PROMPT, pieces.decode("utf-8")
