@@ -42,7 +42,7 @@ caps = await pyodide_llm.capabilities()
 i = llm.info
 _json.dumps({"caps": caps, "variant": i.variant, "threads": i.n_threads, "arch": i.architecture,
              "quant": i.quantization, "n_ctx": i.n_ctx, "params": i.n_params, "file_size": i.file_size,
-             "template": i.chat_template[:40]})
+             "template": i.chat_template})
 """)
     assert r["caps"]["cross_origin_isolated"] and r["caps"]["threads"] and r["caps"]["memory64"]
     assert r["variant"] == "wasm64-mt"
