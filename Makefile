@@ -2,9 +2,10 @@
 # checked subprocess calls) so that errors name their cause and fix.
 PYTHON ?= python3
 
-.PHONY: wasm native wheel test test-host test-node test-browser help
+.PHONY: demo wasm native wheel test test-host test-node test-browser help
 
 help:
+	@echo "make demo       stream a chat answer from SmolLM2 in headless Chromium, then serve the page"
 	@echo "make wasm       build the three wasm variants (cached by input hash)"
 	@echo "make native     build the native reference engine from the same source"
 	@echo "make test       run every test tier"
@@ -12,6 +13,10 @@ help:
 	@echo "make test-node  run the node 24 tests of the wasm build"
 	@echo "make wheel      build dist/pyodide_llm-*.whl (pure, with the engines)"
 	@echo "make test-browser  run the browser tests (headless Chromium, offline Pyodide)"
+
+demo:
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+	$(PYTHON) -m recipes.demo $(DEMO_ARGS)
 
 wasm:
 	$(PYTHON) -m recipes.build wasm
