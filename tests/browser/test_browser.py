@@ -78,7 +78,9 @@ stopped_at = llm.last_stats.generated_tokens
 again = "".join([p async for p in llm.complete("The capital of France is", max_tokens=4, temperature=0)])
 _json.dumps({"stopped_at": stopped_at, "again": again})
 """)
-    assert 3 <= r["stopped_at"] <= 4, r
+    # The worker may be one step ahead of what Python has seen when it breaks, and
+    # stops within one step of receiving the cancel: at most 2 past the 3rd piece.
+    assert 3 <= r["stopped_at"] <= 5, r
     assert r["again"].strip()
 
 
@@ -102,7 +104,7 @@ stopped_at = llm.last_stats.generated_tokens
 again = "".join([p async for p in llm.complete("Hello", max_tokens=3, temperature=0)])
 _json.dumps({"got": len(got), "stopped_at": stopped_at, "again": again})
 """)
-    assert r["stopped_at"] <= r["got"] + 1, r
+    assert r["stopped_at"] <= r["got"] + 2, r  # one step in flight each way, as above
     assert r["again"]
 
 
