@@ -32,7 +32,7 @@ prompt = " ".join(["The history of the city is long and full of interesting even
 out = []
 async with await LLM.load("models/smollm2.gguf", n_ctx=512, n_threads={threads}, variant={variant!r}) as llm:
     for i in range(4):
-        async for _ in llm.complete(prompt + str(i), max_tokens=64, temperature=0, ignore_eos=True):
+        async for _ in llm.complete(f"Run {{i}}. " + prompt, max_tokens=64, temperature=0, ignore_eos=True):
             pass
         s = llm.last_stats
         out.append([s.prompt_tokens - s.cached_tokens, s.prefill_tokens_per_s, s.decode_tokens_per_s])
