@@ -195,3 +195,29 @@ _json.dumps({"variant": variant, "after": after,
              "main_still_works": len(await llm.tokenize("still here")) > 0})
 """, timeout=180)
     assert r == {"variant": "wasm32-mt", "after": "LLMError", "main_still_works": True}
+
+
+def test_worker_gone_fails_pending_requests_with_engine_crashed(loaded):
+    r = loaded.run("""
+from pyodide_llm import LLM, EngineCrashedError
+victim = await LLM.load("models/smollm2.gguf", n_ctx=256, variant="wasm32-mt")
+out = {}
+try:
+    n = 0
+    async for piece in victim.complete("Count: one, two, three,", max_tokens=100, temperature=0):
+        n += 1
+        if n == 2:
+            victim._transport._client.terminate()   # the worker goes away mid-generation
+    out["stream"] = "no error"
+except EngineCrashedError as e:
+    out["stream"] = "EngineCrashedError"
+try:
+    await victim.tokenize("x")
+    out["after"] = "no error"
+except EngineCrashedError:
+    out["after"] = "EngineCrashedError"
+out["other_model"] = len(await llm.tokenize("still alive")) > 0
+_json.dumps(out)
+""", timeout=180)
+    assert r == {"stream": "EngineCrashedError", "after": "EngineCrashedError", "other_model": True}
+    assert loaded.alive()
