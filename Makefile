@@ -2,7 +2,7 @@
 # checked subprocess calls) so that errors name their cause and fix.
 PYTHON ?= python3
 
-.PHONY: demo wasm native wheel test test-host test-node test-browser help
+.PHONY: bench demo wasm native wheel test test-host test-node test-browser help
 
 help:
 	@echo "make demo       stream a chat answer from SmolLM2 in headless Chromium, then serve the page"
@@ -17,6 +17,10 @@ help:
 demo:
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 	$(PYTHON) -m recipes.demo $(DEMO_ARGS)
+
+bench:
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
 wasm:
 	$(PYTHON) -m recipes.build wasm

@@ -1,0 +1,18 @@
+// Shared by the benchmark pages: the prompt and the result hand-off to the driver.
+export const PROMPT =
+  "The history of the old harbour town is long. Fishermen built the first houses near the water, " +
+  "traders followed with salt and grain, and a small market grew around the church. In the winter " +
+  "storms the boats stayed in the bay while the families mended nets and told stories about the sea. " +
+  "Later a railway reached the town, bringing visitors from the capital who came for the beaches, " +
+  "the fresh fish and the light of the long summer evenings. Today the town is quiet again, but the " +
+  "market still opens every Saturday morning and the old stories are still told by the fire.";
+export const N_PREDICT = 128;
+
+export function params() {
+  const q = new URLSearchParams(location.search);
+  return { threads: Number(q.get("threads") || 1), model: q.get("model") || "./models/smollm2.gguf" };
+}
+
+export function report(result) {
+  window.benchResult = result;
+}
