@@ -8,6 +8,10 @@ For each repetition and thread count the engines run interleaved (A B C D):
 Each browser run is a fresh page on a COOP/COEP server: load the model, one
 warm-up generation, then the measured one (the prompt, then 128 greedy
 tokens with EOS ignored). The figures are medians over the repetitions.
+prefill/decode are each engine's own timings (apples to apples with wllama and
+llama-bench). python_overhead: within each run, the decode rate the consumer sees
+(first to last piece, wall clock) as a share of the engine's own decode rate;
+Python's share against a plain JS consumer's, so page-to-page engine noise cancels.
 """
 
 from __future__ import annotations
@@ -85,7 +89,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--report", type=Path, help="redo the report (and RESULTS.md) from a saved results JSON")
     args = ap.parse_args()
+    if args.report:
+        raw = json.loads(args.report.read_text())["raw"]
+        results = {(k.rsplit("-t", 1)[0], int(k.rsplit("-t", 1)[1])): v for k, v in raw.items()}
+        return report(results, sorted({t for _, t in results}), save=False)
     threads_list = [int(t) for t in args.threads.split(",")]
     pins = load_pins()
     cmd_wasm([])
@@ -116,28 +125,36 @@ def main() -> int:
     return report(results, threads_list)
 
 
-def report(results, threads_list) -> int:
-    med = {k: {m: statistics.median(r[m] for r in v if m in r) for m in ("prefill", "decode", "load_ms")
+def report(results, threads_list, save: bool = True) -> int:
+    for v in results.values():
+        for r in v:
+            if "decode_wall" in r:  # share of the engine's decode rate the consumer really sees
+                r["keep_up"] = r["decode_wall"] / r["decode"]
+    med = {k: {m: statistics.median(r[m] for r in v if m in r)
+               for m in ("prefill", "decode", "decode_wall", "keep_up", "load_ms")
                if any(m in r for r in v)} for k, v in results.items()}
-    lines = ["| engine | threads | prefill tok/s | decode tok/s | load ms |", "|---|---|---|---|---|"]
+    lines = ["| engine | threads | prefill tok/s | decode tok/s | decode seen by consumer tok/s | load ms |",
+             "|---|---|---|---|---|---|"]
     for t in threads_list:
         for e in ENGINES:
             m = med[(e, t)]
             load = f"{m['load_ms']:.0f}" if "load_ms" in m else "-"
-            lines.append(f"| {e} | {t} | {m['prefill']:.1f} | {m['decode']:.1f} | {load} |")
+            wall = f"{m['decode_wall']:.1f}" if "decode_wall" in m else "-"
+            lines.append(f"| {e} | {t} | {m['prefill']:.1f} | {m['decode']:.1f} | {wall} | {load} |")
     ratios = []
     for t in threads_list:
         py, js, wl, nat = (med[(e, t)] for e in ENGINES)
         ratios.append(f"RATIO smollm2-135m-q4_1 t{t} prefill_vs_wllama={py['prefill'] / wl['prefill']:.2f} "
                       f"decode_vs_wllama={py['decode'] / wl['decode']:.2f} "
                       f"decode_vs_native={py['decode'] / nat['decode']:.2f} "
-                      f"python_overhead={1 - py['decode'] / js['decode']:.3f}")
+                      f"python_overhead={1 - py['keep_up'] / js['keep_up']:.3f}")
     print("\n".join(lines + [""] + ratios))
     machine = f"{platform.node()}: {platform.processor() or platform.machine()}, {_cpu()}, {_cores()} cores"
-    (ROOT / "bench" / "results").mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (ROOT / "bench" / "results" / f"{stamp}.json").write_text(json.dumps(
-        {"machine": machine, "raw": {f"{e}-t{t}": v for (e, t), v in results.items()}}, indent=1))
+    if save:
+        (ROOT / "bench" / "results").mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        (ROOT / "bench" / "results" / f"{stamp}.json").write_text(json.dumps(
+            {"machine": machine, "raw": {f"{e}-t{t}": v for (e, t), v in results.items()}}, indent=1))
     (ROOT / "bench" / "RESULTS.md").write_text(
         f"# Latest benchmark ({time.strftime('%Y-%m-%d %H:%M')} UTC)\n\nMachine: {machine}; Chromium "
         f"{_chromium()}; model SmolLM2-135M-Instruct Q4_1; prompt ~128 tokens, 128 greedy tokens (EOS ignored); "
