@@ -119,24 +119,25 @@ def _wheel_name(server) -> str:
     return next(server.root.glob("wheels/*.whl")).name
 
 
+def _page_on(server):
+    """A fresh Chromium on one server's test page, quit when the module is done."""
+    driver = _driver()
+    try:
+        yield _open(driver, server)
+    finally:
+        driver.quit()
+
+
 @pytest.fixture(scope="module")
-def page(servers, site):
+def page(servers):
     """A cross-origin isolated page (threads available)."""
-    driver = _driver()
-    try:
-        yield _open(driver, servers["isolated"])
-    finally:
-        driver.quit()
+    yield from _page_on(servers["isolated"])
 
 
 @pytest.fixture(scope="module")
-def plain_page(servers, site):
+def plain_page(servers):
     """A page served without COOP/COEP (no SharedArrayBuffer: single thread)."""
-    driver = _driver()
-    try:
-        yield _open(driver, servers["plain"])
-    finally:
-        driver.quit()
+    yield from _page_on(servers["plain"])
 
 
 NATIVE_PROMPT = "The capital of France is"
