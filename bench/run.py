@@ -1,17 +1,19 @@
 """``make bench``: pyodide_llm vs wllama vs native llama.cpp, side by side in one run.
 
-For each repetition and thread count the engines run interleaved (A B C D):
+For each repetition, model and thread count the engines run interleaved (A B C D):
   py      pyodide_llm through its Python API (Pyodide, micropip-installed wheel)
   js      the same engine driven directly from JS (what Python streaming costs)
   wllama  wllama 3.8.1 (npm) in the same Chromium
   native  llama-bench built from the same llama.cpp source
-Each browser run is a fresh page on a COOP/COEP server: load the model, one
-warm-up generation, then the measured one (the prompt, then 128 greedy
-tokens with EOS ignored). The figures are medians over the repetitions.
+Every browser run is a fresh Chromium (so load is cold and the renderer's peak
+memory is that page's alone) on a COOP/COEP server: load the model, a short
+warm-up generation, then the measured one (the prompt, then 128 greedy tokens
+with EOS ignored). The figures are medians over the repetitions.
 prefill/decode are each engine's own timings (apples to apples with wllama and
 llama-bench). python_overhead: within each run, the decode rate the consumer sees
 (first to last piece, wall clock) as a share of the engine's own decode rate;
 Python's share against a plain JS consumer's, so page-to-page engine noise cancels.
+Models: SmolLM2-135M (PyPI) and synthetic GGUFs with real shapes (bench/models.py).
 """
 
 from __future__ import annotations
@@ -33,22 +35,26 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
 from conftest import _driver  # noqa: E402
+from memory import renderer_peak_mib  # noqa: E402
+from models import ALL, SMOLLM2, kv_cache_mib, model_path  # noqa: E402
 
 from recipes.build import cmd_native, cmd_wasm, log  # noqa: E402
 from recipes.pins import load_pins  # noqa: E402
 from recipes.pyodide_dist import _npm_pack, pyodide_dist  # noqa: E402
 from recipes.serve import StaticServer  # noqa: E402
-from recipes.source import model_file  # noqa: E402
 from recipes.toolchain import ensure_toolchain  # noqa: E402
 from recipes.wheel import build_wheel  # noqa: E402
 
 ENGINES = ("py", "js", "wllama", "native")
+DEFAULT_MODELS = [SMOLLM2, "qwen2-0.5b-q4_k_m", "qwen2-0.5b-q4_0", "qwen2-0.5b-q8_0", "llama-1b-q4_k_m"]
+N_CTX = 1024  # what every page loads with; the KV cache in the memory budget is for this
 
 
-def make_site(root: Path, pins, wheel: Path, model: Path) -> None:
+def make_site(root: Path, pins, wheel: Path, models: dict[str, Path]) -> None:
     root.mkdir(parents=True)
     (root / "models").mkdir()
-    (root / "models" / "smollm2.gguf").symlink_to(model)
+    for name, path in models.items():
+        (root / "models" / f"{name}.gguf").symlink_to(path)
     (root / "pyodide").symlink_to(pyodide_dist(pins, log))
     shutil.copy2(wheel, root / wheel.name)
     with zipfile.ZipFile(wheel) as zf:
@@ -63,7 +69,18 @@ def make_site(root: Path, pins, wheel: Path, model: Path) -> None:
     (root / "bench.json").write_text(json.dumps({"wheel": f"./{wheel.name}"}))
 
 
-def run_page(driver, url: str, timeout: float = 600) -> dict:
+def run_browser(url: str) -> dict:
+    """Run one benchmark page in a fresh Chromium; add the renderer's peak memory."""
+    driver = _driver()
+    try:
+        r = run_page(driver, url)
+        r["peak_mib"] = renderer_peak_mib(driver)
+        return r
+    finally:
+        driver.quit()
+
+
+def run_page(driver, url: str, timeout: float = 1200) -> dict:
     driver.get(url)
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
@@ -86,79 +103,96 @@ def run_native(tc, bench_bin: str, model: Path, threads: int) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--models", default=",".join(DEFAULT_MODELS), help=f"comma-separated, from: {', '.join(ALL)}")
     ap.add_argument("--report", type=Path, help="redo the report (and RESULTS.md) from a saved results JSON")
     args = ap.parse_args()
     if args.report:
-        raw = json.loads(args.report.read_text())["raw"]
-        results = {(k.rsplit("-t", 1)[0], int(k.rsplit("-t", 1)[1])): v for k, v in raw.items()}
-        return report(results, sorted({t for _, t in results}), save=False)
+        saved = json.loads(args.report.read_text())
+        results = {tuple(k.split("|")[:2]) + (int(k.split("|")[2]),): v for k, v in saved["raw"].items()}
+        return report(results, saved["models"], sorted({t for *_, t in results}), saved["machine"], save=False)
     threads_list = [int(t) for t in args.threads.split(",")]
+    names = args.models.split(",")
     pins = load_pins()
     cmd_wasm([])
     native_dir = cmd_native()
     wheel = build_wheel(log)
-    model = model_file(pins, "smollm2", log)
     tc = ensure_toolchain(pins, log)
-    results: dict[tuple[str, int], list[dict]] = {}
+    paths = {n: model_path(n, pins, tc, native_dir, log) for n in names}
+    models = {n: {"file_mib": p.stat().st_size / 2**20, "kv_mib": kv_cache_mib(p, N_CTX)} for n, p in paths.items()}
+    results: dict[tuple[str, str, int], list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="pyodide_llm-bench-") as tmp:
-        make_site(Path(tmp) / "site", pins, wheel, model)
+        make_site(Path(tmp) / "site", pins, wheel, paths)
         server = StaticServer(Path(tmp) / "site", isolated=True)
-        driver = _driver()
         try:
             for rep in range(args.reps + 1):  # repetition 0 is the warm-up, not counted
-                for t in threads_list:
-                    for engine in ENGINES:
-                        if engine == "native":
-                            r = run_native(tc, str(native_dir / "llama-bench"), model, t)
-                        else:
-                            r = run_page(driver, f"{server.url}/{engine}.html?threads={t}")
-                        if rep > 0:
-                            results.setdefault((engine, t), []).append(r)
-                        print(f"rep {rep} t{t} {engine:7s} prefill {r['prefill']:7.1f} decode {r['decode']:6.1f}"
-                              + (f" load {r['load_ms']:.0f} ms" if "load_ms" in r else ""), flush=True)
+                for name in names:
+                    for t in threads_list:
+                        for engine in ENGINES:
+                            if engine == "native":
+                                r = run_native(tc, str(native_dir / "llama-bench"), paths[name], t)
+                            else:
+                                r = run_browser(f"{server.url}/{engine}.html?threads={t}&model=./models/{name}.gguf")
+                            if rep > 0:
+                                results.setdefault((name, engine, t), []).append(r)
+                            print(f"rep {rep} {name} t{t} {engine:7s} prefill {r['prefill']:7.1f} "
+                                  f"decode {r['decode']:6.1f}"
+                                  + (f" load {r['load_ms']:.0f} ms peak {r['peak_mib']:.0f} MiB"
+                                     if "load_ms" in r else ""), flush=True)
         finally:
-            driver.quit()
             server.stop()
-    return report(results, threads_list)
+    return report(results, models, threads_list, _machine())
 
 
-def report(results, threads_list, save: bool = True) -> int:
+def _machine() -> str:
+    return (f"{platform.node()}: {platform.processor() or platform.machine()}, {_cpu()}, {_cores()} cores; "
+            f"Chromium {_chromium()}")
+
+
+def report(results, models: dict[str, dict], threads_list, machine: str, save: bool = True) -> int:
+    """Print the table and the RATIO/MEMORY lines; save the raw JSON and bench/RESULTS.md."""
     for v in results.values():
         for r in v:
             if "decode_wall" in r:  # share of the engine's decode rate the consumer really sees
                 r["keep_up"] = r["decode_wall"] / r["decode"]
     med = {k: {m: statistics.median(r[m] for r in v if m in r)
-               for m in ("prefill", "decode", "decode_wall", "keep_up", "load_ms")
+               for m in ("prefill", "decode", "decode_wall", "keep_up", "load_ms", "peak_mib")
                if any(m in r for r in v)} for k, v in results.items()}
-    lines = ["| engine | threads | prefill tok/s | decode tok/s | decode seen by consumer tok/s | load ms |",
-             "|---|---|---|---|---|---|"]
-    for t in threads_list:
-        for e in ENGINES:
-            m = med[(e, t)]
-            load = f"{m['load_ms']:.0f}" if "load_ms" in m else "-"
-            wall = f"{m['decode_wall']:.1f}" if "decode_wall" in m else "-"
-            lines.append(f"| {e} | {t} | {m['prefill']:.1f} | {m['decode']:.1f} | {wall} | {load} |")
+    lines = ["| model | engine | threads | prefill tok/s | decode tok/s | decode seen by consumer tok/s "
+             "| load ms | renderer peak MiB |", "|---|---|---|---|---|---|---|---|"]
     ratios = []
-    for t in threads_list:
-        py, js, wl, nat = (med[(e, t)] for e in ENGINES)
-        ratios.append(f"RATIO smollm2-135m-q4_1 t{t} prefill_vs_wllama={py['prefill'] / wl['prefill']:.2f} "
-                      f"decode_vs_wllama={py['decode'] / wl['decode']:.2f} "
-                      f"decode_vs_native={py['decode'] / nat['decode']:.2f} "
-                      f"python_overhead={1 - py['keep_up'] / js['keep_up']:.3f}")
+    for name, info in models.items():
+        for t in threads_list:
+            for e in ENGINES:
+                m = med[(name, e, t)]
+                cells = [f"{m[k]:.1f}" if k in m else "-" for k in ("prefill", "decode", "decode_wall")]
+                cells += [f"{m[k]:.0f}" if k in m else "-" for k in ("load_ms", "peak_mib")]
+                lines.append(f"| {name} | {e} | {t} | " + " | ".join(cells) + " |")
+            py, js, wl, nat = (med[(name, e, t)] for e in ENGINES)
+            ratios.append(f"RATIO {name} t{t} prefill_vs_wllama={py['prefill'] / wl['prefill']:.2f} "
+                          f"decode_vs_wllama={py['decode'] / wl['decode']:.2f} "
+                          f"decode_vs_native={py['decode'] / nat['decode']:.2f} "
+                          f"python_overhead={1 - py['keep_up'] / js['keep_up']:.3f} "
+                          f"load_vs_wllama={py['load_ms'] / wl['load_ms']:.2f}")
+            budget = info["file_mib"] + info["kv_mib"] + 150
+            ratios.append(f"MEMORY {name} t{t} model_mib={info['file_mib']:.0f} kv_mib={info['kv_mib']:.0f} "
+                          f"budget_mib={budget:.0f} py_peak_mib={py['peak_mib']:.0f} js_peak_mib={js['peak_mib']:.0f} "
+                          f"wllama_peak_mib={wl['peak_mib']:.0f}")
     print("\n".join(lines + [""] + ratios))
-    machine = f"{platform.node()}: {platform.processor() or platform.machine()}, {_cpu()}, {_cores()} cores"
     if save:
         (ROOT / "bench" / "results").mkdir(exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         (ROOT / "bench" / "results" / f"{stamp}.json").write_text(json.dumps(
-            {"machine": machine, "raw": {f"{e}-t{t}": v for (e, t), v in results.items()}}, indent=1))
+            {"machine": machine, "models": models,
+             "raw": {f"{n}|{e}|{t}": v for (n, e, t), v in results.items()}}, indent=1))
+    reps = len(next(iter(results.values())))
     (ROOT / "bench" / "RESULTS.md").write_text(
-        f"# Latest benchmark ({time.strftime('%Y-%m-%d %H:%M')} UTC)\n\nMachine: {machine}; Chromium "
-        f"{_chromium()}; model SmolLM2-135M-Instruct Q4_1; prompt ~128 tokens, 128 greedy tokens (EOS ignored); "
-        f"medians of {len(next(iter(results.values())))} runs after a warm-up, engines interleaved.\n\n"
+        f"# Latest benchmark ({time.strftime('%Y-%m-%d %H:%M')} UTC)\n\nMachine: {machine}. Prompt ~128 tokens, "
+        f"then 128 greedy tokens (EOS ignored), n_ctx {N_CTX}; medians of {reps} runs after a warm-up round, "
+        "engines interleaved, a fresh Chromium per browser run. Renderer peak = the page's renderer process "
+        "VmHWM (page + worker + wasm). Synthetic models: real shapes, random weights (bench/models.py).\n\n"
         + "\n".join(lines) + "\n\n```\n" + "\n".join(ratios) + "\n```\n")
     return 0
 
@@ -176,7 +210,8 @@ def _cores() -> int:
 
 
 def _chromium() -> str:
-    return subprocess.run(["chromium", "--version"], capture_output=True, text=True).stdout.strip()
+    v = subprocess.run(["chromium", "--version"], capture_output=True, text=True).stdout.strip()
+    return v.removeprefix("Chromium ")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,9 @@ def test_env() -> dict[str, str]:
     tc = ensure_toolchain(pins, log)
     src = llama_source(pins, log)
     native = build_native(tc, pins, src, log)
+    kernels = ",".join(f"{name}={d / 'plm-kernel-test.js'}" for name, d in cmd_wasm([]).items())
     return {
+        "PLM_KERNEL_TESTS": kernels,
         "PLM_REPO": str(REPO),
         "PLM_WASM_DIR": str(DIST),
         "PLM_LLAMA_SRC": str(src),

@@ -20,7 +20,8 @@ from .pins import REPO, cache_root, digest
 from .toolchain import Toolchain
 
 WASM_DIR = REPO / "wasm"
-ARTEFACTS = ("plm-engine.mjs", "plm-engine.wasm")
+ARTEFACTS = ("plm-engine.mjs", "plm-engine.wasm")  # what the wheel ships
+KERNEL_TEST = ("plm-kernel-test.js", "plm-kernel-test.wasm")  # node-only check, stays in the cache
 
 
 def _variant_flags(pins: dict[str, Any], name: str) -> tuple[list[str], list[str], list[str]]:
@@ -86,10 +87,11 @@ def build_variant(tc: Toolchain, pins: dict[str, Any], name: str, src: Path, log
     """Build one wasm variant; return the directory holding its .mjs/.wasm pair."""
     defines, cflags, ldflags = _variant_flags(pins, name)
     # The build tree does not depend on link flags or our shim: changing those relinks only.
-    base_key = digest(pins["toolchain"], pins["llama_cpp"], defines, cflags, name)
+    # src.name carries the sdist hash and the patches' contents.
+    base_key = digest(pins["toolchain"], src.name, defines, cflags, name)
     full_key = digest(base_key, ldflags, WASM_DIR)
     out = cache_root() / "wasm" / f"{name}-{full_key}"
-    if all((out / a).exists() for a in ARTEFACTS):
+    if all((out / a).exists() for a in ARTEFACTS + KERNEL_TEST):
         log(f"wasm: {name} up to date (cache {out.name})")
         return out
     build = cache_root() / "build" / f"{name}-{base_key}"
@@ -101,8 +103,8 @@ def build_variant(tc: Toolchain, pins: dict[str, Any], name: str, src: Path, log
                  # Link flags go to our target only: in CMAKE_EXE_LINKER_FLAGS they would
                  # break CMake's try-compile programs (they lack our exported functions).
                  "-DPLM_LINK_FLAGS=" + ";".join(ldflags)]
-    _cmake_build(tc, build, src, configure, ["plm-engine"], log, name)
-    _publish(build, out, ARTEFACTS, name)
+    _cmake_build(tc, build, src, configure, ["plm-engine", "plm-kernel-test"], log, name)
+    _publish(build, out, ARTEFACTS + KERNEL_TEST, name)
     log(f"wasm: {name} built in {time.monotonic() - t0:.0f} s")
     return out
 
@@ -121,7 +123,7 @@ def _cpu_fingerprint() -> str:
 def build_native(tc: Toolchain, pins: dict[str, Any], src: Path, log=print) -> Path:
     """Build the engine natively (plm-native, llama-bench if pinned); return the bin directory."""
     np_ = pins["native"]
-    base_key = digest(pins["toolchain"], pins["llama_cpp"], pins["cmake"]["defines"], np_, _cpu_fingerprint())
+    base_key = digest(pins["toolchain"], src.name, pins["cmake"]["defines"], np_, _cpu_fingerprint())
     full_key = digest(base_key, WASM_DIR)
     out = cache_root() / "native" / f"native-{full_key}"
     targets = np_["targets"]

@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <malloc.h>
 #include <functional>
 #include <map>
 #include <string>
@@ -110,6 +111,8 @@ const std::map<std::string, Handler> & handlers() {
              p.n_threads  = get_or<int32_t>(r, "n_threads", p.n_threads);
              p.n_batch    = get_or<int32_t>(r, "n_batch", p.n_batch);
              p.vocab_only = get_or<bool>(r, "vocab_only", false);
+             p.persistent_threads = get_or<bool>(r, "persistent_threads", true);
+             p.mmap       = get_or<bool>(r, "mmap", false);
              if (p.path.empty() == (p.data == nullptr)) {
                  throw EngineError(code::bad_request, "'load' needs exactly one of 'path' or 'ptr'+'size'");
              }
@@ -200,6 +203,16 @@ const std::map<std::string, Handler> & handlers() {
              const uint64_t highest = probe_memory(bytes, chunk, &touched);
              return json{{"requested", bytes}, {"touched", touched}, {"highest_address", highest},
                          {"pointer_bits", (int) (sizeof(void *) * 8)}};
+         }},
+        {"heap_stats", [](const json &) {
+             // Bytes malloc has handed out and not taken back: how much of the
+             // (never shrinking) linear memory is really in use.
+#if defined(__EMSCRIPTEN__)
+             const struct mallinfo mi = mallinfo();
+#else
+             const struct mallinfo2 mi = mallinfo2();
+#endif
+             return json{{"in_use", (uint64_t) mi.uordblks}, {"free", (uint64_t) mi.fordblks}};
          }},
         {"log_level", [](const json & r) {
              set_log_verbosity(get_or<int>(r, "level", 0));

@@ -7,6 +7,7 @@
 
 #include "chat.h"
 #include "common.h"
+#include "ggml-cpu.h"
 #include "llama.h"
 #include "sampling.h"
 
@@ -118,6 +119,10 @@ void Engine::unload() {
         llama_free(ctx_);
         ctx_ = nullptr;
     }
+    if (tpool_) {
+        ggml_threadpool_free(tpool_);
+        tpool_ = nullptr;
+    }
     if (model_) {
         llama_model_free(model_);
         model_ = nullptr;
@@ -166,7 +171,9 @@ void Engine::load(const LoadParams & p) {
     fseek(f, 0, SEEK_SET);
 
     llama_model_params mp = llama_model_default_params();
-    mp.load_mode  = LLAMA_LOAD_MODE_NONE;  // no mmap in wasm: tensors are read into linear memory
+    // Read the tensors into buffers of their own, unless the caller asked for the
+    // file to be mapped (memory-backed streams have no descriptor to map).
+    mp.load_mode  = (p.mmap && !p.data) ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
     mp.vocab_only = p.vocab_only;
     clear_log_errors();
     const int64_t t0 = ggml_time_us();
@@ -205,6 +212,8 @@ void Engine::load(const LoadParams & p) {
                                   " tokens: " + (why.empty() ? "no reason given" : why) + "; try a smaller n_ctx");
         }
         llama_set_abort_callback(ctx_, abort_callback, nullptr);
+        persistent_threads_ = p.persistent_threads;
+        attach_thread_pool(p.n_threads);
         n_batch_ = (int32_t) llama_n_batch(ctx_);  // llama.cpp caps it at n_ctx
     }
     try {
@@ -236,6 +245,28 @@ void Engine::set_threads(int32_t n) {
     }
     n_threads_ = n;
     llama_set_n_threads(ctx_, n, n);
+    attach_thread_pool(n);
+}
+
+// Without a pool of its own, ggml starts n-1 threads for every graph, i.e. every
+// token; in a browser each start is a message to a pooled Web Worker. A
+// persistent pool pays that once per load (its threads spin briefly, then sleep,
+// between graphs).
+void Engine::attach_thread_pool(int32_t n) {
+    llama_detach_threadpool(ctx_);
+    if (tpool_) {
+        ggml_threadpool_free(tpool_);
+        tpool_ = nullptr;
+    }
+    if (!persistent_threads_ || n < 2) {
+        return;
+    }
+    ggml_threadpool_params tp = ggml_threadpool_params_default(n);
+    tpool_                    = ggml_threadpool_new(&tp);
+    if (!tpool_) {
+        throw EngineError(code::out_of_memory, "cannot start " + std::to_string(n) + " engine threads");
+    }
+    llama_attach_threadpool(ctx_, tpool_, tpool_);
 }
 
 std::vector<int32_t> Engine::tokenize(const std::string & text, bool add_special, bool parse_special) const {

@@ -18,6 +18,8 @@ struct llama_vocab;
 struct common_sampler;
 struct common_chat_templates;
 
+struct ggml_threadpool;
+
 namespace plm {
 
 // Error codes (kept in sync with protocol.json "error_codes").
@@ -50,6 +52,13 @@ struct LoadParams {
     int32_t n_threads = 1;
     int32_t n_batch   = 512;
     bool    vocab_only = false;
+    // Keep ggml's worker threads for the whole session (true) or let llama.cpp
+    // start and join them for every graph (false; kept to measure the difference).
+    bool    persistent_threads = true;
+    // Map the file instead of reading it (path loads only). The JS worker puts the
+    // file's bytes in linear memory, where emscripten's MEMFS mmap hands out a
+    // pointer to them: the weights are used in place, never copied.
+    bool    mmap = false;
 };
 
 struct SamplingParams {
@@ -131,6 +140,10 @@ class Engine {
     std::unique_ptr<common_chat_templates, void (*)(common_chat_templates *)> tmpls_;
     std::vector<int32_t> kv_tokens_;  // tokens whose keys/values are in the cache, in order
     bool generating_ = false;
+    void attach_thread_pool(int32_t n);
+
+    ggml_threadpool * tpool_ = nullptr;  // persistent worker threads, or null for llama.cpp's per-graph ones
+    bool persistent_threads_ = true;
     int32_t n_batch_ = 512, n_threads_ = 1;
     uint64_t file_size_ = 0;
     Timings timings_;

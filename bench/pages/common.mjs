@@ -10,7 +10,8 @@ export const N_PREDICT = 128;
 
 export function params() {
   const q = new URLSearchParams(location.search);
-  return { threads: Number(q.get("threads") || 1), model: q.get("model") || "./models/smollm2.gguf" };
+  return { threads: Number(q.get("threads") || 1), model: q.get("model") || "./models/smollm2.gguf",
+           variant: q.get("variant") || "wasm64-mt" };
 }
 
 export function report(result) {

@@ -128,7 +128,48 @@ export class Engine {
   }
 
   freeBytes(region) {
-    this.module._free(this.mallocPtr(region.ptr));
+    this.module._free(this.mallocPtr(region.base ?? region.ptr));
+  }
+
+  /** Allocate `n` bytes of linear memory; returns the address as a Number. */
+  alloc(n) {
+    const at = this.ptrToNumber(this.module._malloc(this.mallocPtr(n)));
+    if (!at) throw new EngineError("out_of_memory", `cannot allocate ${n} bytes in the engine's memory`);
+    return at;
+  }
+
+  /**
+   * A region of `n` bytes aligned to the wasm page (64 KiB): mapped weights must
+   * meet ggml's tensor alignment, and llama.cpp aligns unmapping to the page
+   * size. Returns {ptr, size, base}; free with freeBytes.
+   */
+  allocRegion(n) {
+    const align = 65536;
+    const base = this.alloc(n + align);
+    return { ptr: Math.ceil(base / align) * align, size: n, base };
+  }
+
+  /**
+   * Show the bytes of `region` (in linear memory) as the file `path`, without a copy.
+   *
+   * Why: MEMFS's mmap returns a pointer into a file's contents when they share the
+   * heap's buffer, so a model loaded with `mmap: true` uses its weights where they
+   * are: the download is the only copy. The contents are a getter over the current
+   * memory buffer: when the memory grows, the buffer changes (single-thread builds
+   * even detach the old one), and a view taken earlier would be stale.
+   */
+  exposeAsFile(path, region) {
+    const FS = this.module.FS;
+    const memory = this.module.wasmMemory;
+    FS.writeFile(path, new Uint8Array(0));
+    const node = FS.lookupPath(path).node;
+    Object.defineProperty(node, "contents", {
+      configurable: true,
+      get: () => new Uint8Array(memory.buffer, region.ptr, region.size),
+      // Should MEMFS ever replace the contents (a write), the file becomes an ordinary one.
+      set: (v) => Object.defineProperty(node, "contents", { value: v, writable: true, configurable: true }),
+    });
+    node.usedBytes = region.size;
   }
 }
 

@@ -64,7 +64,12 @@ async function hello(id, p) {
   reply(id, { ok: true, variant: p.variant, build, abort_flag: engine.abortFlag });
 }
 
-async function fetchModel(id, url) {
+/**
+ * Stream a model straight into the engine's linear memory; returns {ptr, size}.
+ * With a Content-Length the region is allocated once and filled chunk by chunk, so
+ * no JS ArrayBuffer ever holds the whole file; without one it grows by doubling.
+ */
+async function fetchModelIntoEngine(id, url) {
   let resp;
   try {
     resp = await fetch(url);
@@ -78,41 +83,80 @@ async function fetchModel(id, url) {
     });
   }
   const total = Number(resp.headers.get("content-length")) || 0;
-  let buf = new Uint8Array(total || 1 << 20);
+  let region = engine.allocRegion(total || 1 << 24);
   let loaded = 0;
   let lastReport = 0;
-  const reader = resp.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (loaded + value.length > buf.length) {
-      const bigger = new Uint8Array(Math.max(buf.length * 2, loaded + value.length));
-      bigger.set(buf.subarray(0, loaded));
-      buf = bigger;
+  try {
+    const reader = resp.body.getReader();
+    for (;;) {
+      let chunk;
+      try {
+        chunk = await reader.read();
+      } catch (e) {
+        throw Object.assign(new Error(`download of ${url} failed after ${loaded} bytes: ${e.message}`),
+                            { code: "network_error" });
+      }
+      if (chunk.done) break;
+      const value = chunk.value;
+      if (loaded + value.length > region.size) { // no (or a compressed) Content-Length: grow
+        const bigger = engine.allocRegion(Math.max(region.size * 2, loaded + value.length));
+        engine.heapU8.copyWithin(bigger.ptr, region.ptr, region.ptr + loaded);
+        engine.freeBytes(region);
+        region = bigger;
+      }
+      engine.heapU8.set(value, region.ptr + loaded);
+      loaded += value.length;
+      if (loaded - lastReport >= (total ? total / 100 : 1 << 22)) {
+        lastReport = loaded;
+        event(id, "progress", { loaded, total, stage: "download" });
+      }
     }
-    buf.set(value, loaded);
-    loaded += value.length;
-    if (loaded - lastReport >= (total ? total / 100 : 1 << 22)) {
-      lastReport = loaded;
-      event(id, "progress", { loaded, total, stage: "download" });
+    if (total && loaded < total) {
+      throw Object.assign(new Error(`download of ${url} ended after ${loaded} of ${total} bytes`),
+                          { code: "network_error" });
     }
+  } catch (e) {
+    engine.freeBytes(region);
+    throw e;
   }
   event(id, "progress", { loaded, total: total || loaded, stage: "download" });
-  return buf.subarray(0, loaded);
+  return { ...region, size: loaded };
+}
+
+let modelRegion = null; // the model file's bytes in linear memory: the mapped weights live here
+
+function releaseModel() {
+  if (modelRegion) {
+    engine.action("unload");
+    engine.freeBytes(modelRegion);
+    modelRegion = null;
+  }
 }
 
 async function load(id, p) {
-  const bytes = p.bytes ? new Uint8Array(p.bytes) : await fetchModel(id, p.url);
+  releaseModel();
+  let region;
+  if (p.bytes) {
+    const bytes = new Uint8Array(p.bytes);
+    region = engine.allocRegion(bytes.length);
+    engine.heapU8.set(bytes, region.ptr);
+  } else {
+    region = await fetchModelIntoEngine(id, p.url);
+  }
   const FS = engineModule.FS;
-  // canOwn: the file system keeps this buffer instead of copying it.
-  FS.writeFile(MODEL_PATH, bytes, { canOwn: true });
-  event(id, "progress", { loaded: 0, total: bytes.length, stage: "load" });
+  engine.exposeAsFile(MODEL_PATH, region);
+  event(id, "progress", { loaded: 0, total: region.size, stage: "load" });
   try {
-    const r = engine.action("load", { path: MODEL_PATH, n_ctx: p.n_ctx, n_threads: p.n_threads, n_batch: p.n_batch });
-    event(id, "progress", { loaded: bytes.length, total: bytes.length, stage: "load" });
+    const r = engine.action("load", { path: MODEL_PATH, n_ctx: p.n_ctx, n_threads: p.n_threads, n_batch: p.n_batch,
+                                       persistent_threads: p.persistent_threads, mmap: true });
+    modelRegion = region;
+    event(id, "progress", { loaded: region.size, total: region.size, stage: "load" });
     reply(id, { ok: true, info: r.info, load_ms: r.load_ms });
+  } catch (e) {
+    engine.freeBytes(region);
+    throw e;
   } finally {
-    FS.unlink(MODEL_PATH); // the tensors are in linear memory now; drop the file bytes
+    FS.unlink(MODEL_PATH); // the name only: the bytes stay where the weights were mapped
   }
 }
 
@@ -172,7 +216,7 @@ const handlers = {
   },
   close: (id) => {
     try {
-      if (engine) engine.action("unload");
+      if (engine) releaseModel();
     } finally {
       reply(id, { ok: true });
       close();

@@ -140,7 +140,9 @@ def plain_page(servers):
     yield from _page_on(servers["plain"])
 
 
-NATIVE_PROMPT = "The capital of France is"
+# Every one of its 8 greedy steps has a clear winner in native llama.cpp (the top two
+# logits at least 2.9 apart), so kernel-order rounding cannot flip a token.
+NATIVE_PROMPT = "1, 2, 3, 4, 5,"
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,10 @@ def loaded(page):
 def test_streamed_chat_arrives_piece_by_piece(loaded):
     r = loaded.run("""
 pieces, running = [], []
-stream = llm.chat([{"role": "user", "content": "What is the capital of France?"}], max_tokens=48, temperature=0)
+# "Answer in two sentences." makes "The capital of France is Paris." a clear greedy
+# choice (without it SmolLM2's first token is a near-tie, in native llama.cpp too).
+stream = llm.chat([{"role": "user", "content": "What is the capital of France? Answer in two sentences."}],
+                  max_tokens=48, temperature=0)
 async for piece in stream:
     pieces.append(piece)
     running.append(not stream.call.future.done())

@@ -13,12 +13,14 @@ from pyodide_llm.protocol import PROTOCOL
 from pyodide_llm.variant import choose_variant
 
 ROOT = Path(__file__).resolve().parents[2]
-ISOLATED = {"cross_origin_isolated": True, "threads": True, "memory64": True, "hardware_concurrency": 2}
+ISOLATED = {"cross_origin_isolated": True, "threads": True, "memory64": True, "relaxed_simd": True,
+            "hardware_concurrency": 2}
 
 
 @pytest.mark.parametrize(("caps", "opts", "want"), [
     (ISOLATED, LoadOptions(), ("wasm64-mt", 2)),
     (dict(ISOLATED, memory64=False), LoadOptions(), ("wasm32-mt", 2)),
+    (dict(ISOLATED, relaxed_simd=False), LoadOptions(), ("wasm32-mt", 2)),
     (dict(ISOLATED, cross_origin_isolated=False, threads=False), LoadOptions(), ("wasm32-st", 1)),
     (dict(ISOLATED, hardware_concurrency=32), LoadOptions(), ("wasm64-mt", 8)),
     (ISOLATED, LoadOptions(variant="wasm32-st"), ("wasm32-st", 1)),
@@ -33,8 +35,22 @@ def test_threaded_variant_on_a_page_without_isolation_explains_the_headers() -> 
         choose_variant({"memory64": True, "hardware_concurrency": 4}, LoadOptions(variant="wasm64-mt"))
     with pytest.raises(UnsupportedEnvironmentError, match="memory64"):
         choose_variant(dict(ISOLATED, memory64=False), LoadOptions(variant="wasm64-mt"))
+    with pytest.raises(UnsupportedEnvironmentError, match="relaxed_simd"):
+        choose_variant(dict(ISOLATED, relaxed_simd=False), LoadOptions(variant="wasm64-mt"))
     with pytest.raises(ValueError, match="1 thread"):
         choose_variant({}, LoadOptions(n_threads=4))
+
+
+def test_variant_requirements_match_the_build_flags() -> None:
+    import tomllib
+
+    from pyodide_llm.variant import REQUIRES
+    pins = tomllib.loads((ROOT / "emscripten.toml").read_text())
+    assert set(REQUIRES) == set(pins["variants"]) - {"common"}
+    for name, needs in REQUIRES.items():
+        v = pins["variants"][name]
+        assert ("memory64" in needs) == v["memory64"], name
+        assert ("relaxed_simd" in needs) == ("-mrelaxed-simd" in v["cflags"]), name
 
 
 def test_js_sources_use_only_protocol_request_types() -> None:

@@ -1,0 +1,59 @@
+"""Peak resident memory of the Chromium renderer that ran a benchmark page.
+
+Why /proc and not a JS API: ``performance.measureUserAgentSpecificMemory`` reports
+live JS/wasm objects at some later GC, not the high-water mark, and it misses
+what llama.cpp touched and freed. The kernel's ``VmHWM`` of the renderer process
+is the peak that decides whether a tab gets killed. A dedicated worker runs in
+its page's renderer process, so the engine's wasm memory is included.
+
+Each benchmark page runs in a fresh browser, so the renderer's high-water mark
+belongs to that page alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _children(pid: int) -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            tree.setdefault(ppid, []).append(int(d.name))
+    return tree
+
+
+def _descendants(root: int) -> list[int]:
+    tree, out, todo = _children(root), [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(tree.get(p, []))
+    return out
+
+
+def _status_kib(pid: int, field: str) -> int:
+    for ln in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if ln.startswith(field + ":"):
+            return int(ln.split()[1])
+    return 0
+
+
+def renderer_peak_mib(driver) -> float:
+    """Return the largest ``VmHWM`` among the renderers started by this WebDriver session, in MiB."""
+    peaks = []
+    for pid in _descendants(driver.service.process.pid):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"--type=renderer" in cmd and b"--extension-process" not in cmd:
+                peaks.append(_status_kib(pid, "VmHWM"))
+        except OSError:
+            continue
+    if not peaks:
+        raise RuntimeError("no Chromium renderer process found under the WebDriver session")
+    return max(peaks) / 1024

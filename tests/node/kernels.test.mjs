@@ -1,0 +1,48 @@
+// The dot-product kernels each variant really uses agree with ggml's scalar path.
+//
+// plm-kernel-test (wasm/kernels/kernel_test.c, built with every variant) quantizes
+// random and extreme rows with ggml's reference quantizers and prints the kernel's
+// and the scalar path's result. In the relaxed-SIMD variant the kernels are ours
+// (wasm/kernels/relaxed_dot.c); elsewhere they are ggml's SIMD128 ones.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { test } from "node:test";
+
+import { env, VARIANTS } from "./helpers.mjs";
+
+const TYPES = ["q4_0", "q4_1", "q8_0", "q4_K", "q6_K"];
+
+function kernelTest(variant) {
+  const entry = env("PLM_KERNEL_TESTS").split(",").find((e) => e.startsWith(variant + "="));
+  assert.ok(entry, `no kernel test for ${variant} in PLM_KERNEL_TESTS`);
+  const r = spawnSync(process.execPath, [entry.slice(variant.length + 1)], { encoding: "utf8", timeout: 300_000 });
+  assert.equal(r.status, 0, `kernel test of ${variant} failed: ${r.stderr}`);
+  return r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+}
+
+for (const variant of VARIANTS) {
+  test(`${variant}: quantized dot products match ggml's scalar path`, () => {
+    const rows = kernelTest(variant);
+    const checks = rows.filter((r) => "got" in r);
+    for (const t of TYPES) {
+      assert.ok(checks.filter((r) => r.type === t).length >= 50, `too few checks of ${t}`);
+    }
+    for (const r of checks) {
+      // Both sides sum the same integers exactly; only the float accumulation order
+      // differs, so the error is a few ulps of the terms' total size.
+      const tol = 1e-5 * Math.max(r.scale, 1e-3);
+      assert.ok(Math.abs(r.got - r.want) <= tol,
+                `${variant} ${r.type} n=${r.n} ${r.case}: kernel ${r.got} vs scalar ${r.want} (scale ${r.scale})`);
+    }
+    // Activations are quantized like ggml's reference (round to nearest; ggml's wasm
+    // quantizers truncated until recipes/patches/ggml-wasm-kernels.patch).
+    const quantizers = rows.filter((r) => "quantizer" in r);
+    assert.deepEqual(quantizers.map((r) => r.quantizer), ["q8_0", "q8_1"]);
+    for (const r of quantizers) assert.equal(r.mismatch, 0, `${variant} ${r.quantizer}: ${r.mismatch} of ${r.bytes} bytes differ`);
+    for (const r of rows.filter((x) => "ns_per_block" in x)) {
+      const vs = r.simd128_ns_per_block ? `, SIMD128 ${r.simd128_ns_per_block} ns` : "";
+      console.log(`# ${variant} ${r.type}: ${r.ns_per_block} ns per ${r.block} weights${vs}, ` +
+                  `scalar ${r.generic_ns_per_block} ns`);
+    }
+  });
+}

@@ -1,0 +1,160 @@
+// Checks the dot-product kernels a variant really uses against ggml's scalar
+// (generic) path, and times them against ggml's SIMD128 versions where the
+// relaxed-SIMD kernels replaced those. Run by tests/node/kernels.test.mjs.
+//
+// Prints one JSON object per line: {"type", "n", "case", "got", "want", "scale"}
+// for every check, then {"type", "ns_per_block", "simd128_ns_per_block"} timings.
+// Exit status 0 even on mismatch: the test decides, with the numbers in hand.
+
+#define GGML_COMMON_DECL_C
+#include "ggml-common.h"
+#include "ggml-cpu.h"
+#include "ggml-quants.h"
+#include "quants.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef void (*dot_fn)(int, float *, size_t, const void *, size_t, const void *, size_t, int);
+typedef void (*quant_fn)(const float *, void *, int64_t);
+
+#if defined(__wasm_relaxed_simd__)
+#define SIMD128(name) name##_simd128
+#define DECL128(name) void name##_simd128(int, float *, size_t, const void *, size_t, const void *, size_t, int);
+DECL128(ggml_vec_dot_q4_0_q8_0)
+DECL128(ggml_vec_dot_q4_1_q8_1)
+DECL128(ggml_vec_dot_q4_K_q8_K)
+DECL128(ggml_vec_dot_q6_K_q8_K)
+#else
+#define SIMD128(name) NULL
+#endif
+
+typedef struct {
+    const char * name;
+    int          block;        // weights per block
+    size_t       wbytes;       // bytes per weight block
+    size_t       abytes;       // bytes per activation block
+    quant_fn     quant_w, quant_a;
+    dot_fn       dot, generic, simd128;
+} kernel;
+
+static void q8_1_ref(const float * x, void * y, int64_t k) { quantize_row_q8_1_ref(x, (block_q8_1 *) y, k); }
+static void q8_0_ref(const float * x, void * y, int64_t k) { quantize_row_q8_0_ref(x, (block_q8_0 *) y, k); }
+static void q8_K_ref(const float * x, void * y, int64_t k) { quantize_row_q8_K_ref(x, (block_q8_K *) y, k); }
+static void q4_0_ref(const float * x, void * y, int64_t k) { quantize_row_q4_0_ref(x, (block_q4_0 *) y, k); }
+static void q4_1_ref(const float * x, void * y, int64_t k) { quantize_row_q4_1_ref(x, (block_q4_1 *) y, k); }
+static void q4_K_ref(const float * x, void * y, int64_t k) { quantize_row_q4_K_ref(x, (block_q4_K *) y, k); }
+static void q6_K_ref(const float * x, void * y, int64_t k) { quantize_row_q6_K_ref(x, (block_q6_K *) y, k); }
+
+static const kernel KERNELS[] = {
+    {"q4_0", QK4_0, sizeof(block_q4_0), sizeof(block_q8_0), q4_0_ref, q8_0_ref, ggml_vec_dot_q4_0_q8_0,
+     ggml_vec_dot_q4_0_q8_0_generic, SIMD128(ggml_vec_dot_q4_0_q8_0)},
+    {"q4_1", QK4_1, sizeof(block_q4_1), sizeof(block_q8_1), q4_1_ref, q8_1_ref, ggml_vec_dot_q4_1_q8_1,
+     ggml_vec_dot_q4_1_q8_1_generic, SIMD128(ggml_vec_dot_q4_1_q8_1)},
+    {"q8_0", QK8_0, sizeof(block_q8_0), sizeof(block_q8_0), q8_0_ref, q8_0_ref, ggml_vec_dot_q8_0_q8_0,
+     ggml_vec_dot_q8_0_q8_0_generic, NULL},
+    {"q4_K", QK_K, sizeof(block_q4_K), sizeof(block_q8_K), q4_K_ref, q8_K_ref, ggml_vec_dot_q4_K_q8_K,
+     ggml_vec_dot_q4_K_q8_K_generic, SIMD128(ggml_vec_dot_q4_K_q8_K)},
+    {"q6_K", QK_K, sizeof(block_q6_K), sizeof(block_q8_K), q6_K_ref, q8_K_ref, ggml_vec_dot_q6_K_q8_K,
+     ggml_vec_dot_q6_K_q8_K_generic, SIMD128(ggml_vec_dot_q6_K_q8_K)},
+};
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static float uniform(void) {  // xorshift64*: reproducible on every engine
+    rng ^= rng >> 12; rng ^= rng << 25; rng ^= rng >> 27;
+    return (float) ((rng * 2685821657736338717ull) >> 40) / (float) (1 << 24) * 2.0f - 1.0f;
+}
+
+// Fill n floats for a named case: the extremes hit the lanes' value limits.
+static void fill(float * v, int n, const char * c) {
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(c, "random")) v[i] = uniform();
+        else if (!strcmp(c, "outliers")) v[i] = (i % 37 == 0) ? 40.0f * uniform() : uniform();
+        else if (!strcmp(c, "max")) v[i] = 1.0f;                       // every quant at its top
+        else if (!strcmp(c, "min")) v[i] = -1.0f;                      // every quant at its bottom
+        else if (!strcmp(c, "alternating")) v[i] = (i & 1) ? 1.0f : -1.0f;
+        else v[i] = 0.0f;
+    }
+}
+
+static double now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e9 + t.tv_nsec;
+}
+
+static double time_dot(dot_fn f, int n, const void * w, const void * a, int blocks) {
+    float s = 0, sink = 0;
+    int reps = 1;
+    for (;;) {  // grow until one measurement takes 20 ms
+        double t0 = now_ns();
+        for (int r = 0; r < reps; r++) { f(n, &s, 0, w, 0, a, 0, 1); sink += s; }
+        double dt = now_ns() - t0;
+        if (dt > 2e7) return dt / reps / blocks + (sink == 12345.678f);
+        reps *= 2;
+    }
+}
+
+// The variant's activation quantizer against the reference one, byte for byte.
+static void check_quantizer(const char * name, void (*fn)(const float *, void *, int64_t), quant_fn ref,
+                            size_t block_bytes) {
+    const int n = 4096, nb = n / 32;
+    float * x = malloc(sizeof(float) * n);
+    uint8_t * a = malloc(block_bytes * nb), * b = malloc(block_bytes * nb);
+    fill(x, n, "outliers");
+    fn(x, a, n);
+    ref(x, b, n);
+    int mismatch = 0;
+    for (size_t i = 0; i < block_bytes * nb; i++) mismatch += a[i] != b[i];
+    printf("{\"quantizer\":\"%s\",\"bytes\":%d,\"mismatch\":%d}\n", name, (int) (block_bytes * nb), mismatch);
+    free(x); free(a); free(b);
+}
+
+int main(void) {
+    ggml_cpu_init();  // fills the fp16 lookup table the kernels use
+    check_quantizer("q8_0", quantize_row_q8_0, q8_0_ref, sizeof(block_q8_0));
+    check_quantizer("q8_1", quantize_row_q8_1, q8_1_ref, sizeof(block_q8_1));
+    static const char * CASES[] = {"random", "outliers", "max", "min", "alternating", "zero"};
+    static const int SIZES[] = {1, 2, 3, 8, 17};  // in units of 256 weights: odd counts leave a tail
+    for (size_t k = 0; k < sizeof KERNELS / sizeof KERNELS[0]; k++) {
+        const kernel * K = &KERNELS[k];
+        for (size_t si = 0; si < sizeof SIZES / sizeof SIZES[0]; si++) {
+            const int n = SIZES[si] * 256 - (K->block < 256 && si == 0 ? 256 - K->block : 0);
+            const int nb = n / K->block;
+            float * xf = malloc(sizeof(float) * n), * yf = malloc(sizeof(float) * n);
+            void * w = malloc(K->wbytes * nb), * a = malloc(K->abytes * nb);
+            for (size_t c = 0; c < sizeof CASES / sizeof CASES[0]; c++) {
+                for (size_t c2 = 0; c2 < 2; c2++) {  // activations: random, then the same case
+                    fill(xf, n, CASES[c]);
+                    fill(yf, n, c2 ? CASES[c] : "random");
+                    K->quant_w(xf, w, n);
+                    K->quant_a(yf, a, n);
+                    float got = 0, want = 0;
+                    K->dot(n, &got, 0, w, 0, a, 0, 1);
+                    K->generic(n, &want, 0, w, 0, a, 0, 1);
+                    double scale = 0;  // size of the terms, for a relative tolerance
+                    for (int i = 0; i < n; i++) scale += fabs((double) xf[i] * yf[i]);
+                    printf("{\"type\":\"%s\",\"n\":%d,\"case\":\"%s/%s\",\"got\":%.9g,\"want\":%.9g,\"scale\":%.9g}\n",
+                           K->name, n, CASES[c], c2 ? CASES[c] : "random", got, want, scale);
+                }
+            }
+            free(xf); free(yf); free(w); free(a);
+        }
+        // Timing on a row of 4096 weights (a typical hidden size), for the record only.
+        const int n = 4096, nb = n / K->block;
+        float * xf = malloc(sizeof(float) * n);
+        void * w = malloc(K->wbytes * nb), * a = malloc(K->abytes * nb);
+        fill(xf, n, "random"); K->quant_w(xf, w, n); K->quant_a(xf, a, n);
+        const double t = time_dot(K->dot, n, w, a, nb);
+        const double t128 = K->simd128 ? time_dot(K->simd128, n, w, a, nb) : 0;
+        const double tgen = time_dot(K->generic, n, w, a, nb);
+        printf("{\"type\":\"%s\",\"block\":%d,\"ns_per_block\":%.2f,\"simd128_ns_per_block\":%.2f,"
+               "\"generic_ns_per_block\":%.2f}\n", K->name, K->block, t, t128, tgen);
+        free(xf); free(w); free(a);
+    }
+    return 0;
+}
