@@ -12,6 +12,7 @@ from .errors import (
     ModelSourceError,
     UnsupportedEnvironmentError,
 )
+from .inspection import GGUFInfo, inspect
 from .llm import LLM
 from .models import GenerationStats, ModelInfo
 from .stream import TokenStream
@@ -23,6 +24,7 @@ __all__ = [
     "ContextOverflowError",
     "EngineCrashedError",
     "GenerationCancelled",
+    "GGUFInfo",
     "GenerationStats",
     "LLMError",
     "ModelInfo",
@@ -31,4 +33,5 @@ __all__ = [
     "TokenStream",
     "UnsupportedEnvironmentError",
     "capabilities",
+    "inspect",
 ]

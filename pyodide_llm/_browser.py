@@ -15,7 +15,7 @@ import js  # type: ignore[import-not-found]
 from pyodide.code import run_js  # type: ignore[import-not-found]
 from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
 
-from .errors import error_from_reply
+from .errors import ModelSourceError, error_from_reply
 from .options import LoadOptions
 from .protocol import PROTOCOL
 from .transport import EventHandler, PendingCall, Transport
@@ -120,3 +120,35 @@ async def open_transport(opts: LoadOptions) -> tuple[JsTransport, str, int]:
     if not r.ok:
         raise error_from_reply(r.code, r.message)
     return JsTransport(r.client), variant, n_threads
+
+
+async def fetch_prefix(url: str, size: int) -> tuple[bytes, int | None]:
+    """At least the first ``size`` bytes of ``url`` (fewer only if the file is shorter), and its size.
+
+    Asks for a Range; a server that ignores it sends the whole file, of which
+    only the first ``size`` bytes are read before the download is cancelled.
+    """
+    href = str(js.URL.new(url, js.location.href).href)
+    try:
+        resp = await js.fetch(href, _js({"headers": {"Range": f"bytes=0-{size - 1}"}}))
+    except Exception as e:  # a JS TypeError: DNS, refused connection, CORS
+        raise ModelSourceError(f"network error fetching {url}: {e}", "network_error") from None
+    if resp.status == 206:
+        data = (await resp.arrayBuffer()).to_bytes()
+        total = str(resp.headers.get("content-range") or "").rpartition("/")[2]
+        return data, int(total) if total.isdigit() else None
+    if not resp.ok:
+        raise ModelSourceError(f"HTTP {resp.status} {resp.statusText} for {url}", "http_error")
+    length = str(resp.headers.get("content-length") or "")
+    chunks: list[bytes] = []
+    got = 0
+    reader = resp.body.getReader()
+    while got < size:
+        part = await reader.read()
+        if part.done:
+            break
+        chunk = part.value.to_bytes()
+        chunks.append(chunk)
+        got += len(chunk)
+    await reader.cancel()
+    return b"".join(chunks), int(length) if length.isdigit() else None

@@ -2,8 +2,10 @@
 
 Serves ``.mjs`` as JavaScript and ``.wasm`` as application/wasm, and, when
 ``isolated``, the COOP/COEP headers that make a page cross-origin isolated
-(SharedArrayBuffer, hence threads). Records request paths so tests can assert
-what was fetched.
+(SharedArrayBuffer, hence threads). With ``ranges`` it answers HTTP Range
+requests (206), as static hosts and CDNs do; without, it always sends the whole
+file, like the simplest servers. Records request paths so tests can assert what
+was fetched.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class _Handler(SimpleHTTPRequestHandler):
                       ".js": "text/javascript", ".wasm": "application/wasm", ".gguf": "application/octet-stream",
                       ".whl": "application/zip", ".json": "application/json"}
     isolated = False
+    ranges = True
     log: list[str] = []
 
     def end_headers(self) -> None:
@@ -27,11 +30,40 @@ class _Handler(SimpleHTTPRequestHandler):
             self.send_header("Cross-Origin-Opener-Policy", "same-origin")
             self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
             self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        if self.ranges:
+            self.send_header("Accept-Ranges", "bytes")
         super().end_headers()
 
     def do_GET(self) -> None:
         self.log.append(self.path)
+        spec = self.headers.get("Range", "")
+        path = Path(self.translate_path(self.path))
+        if self.ranges and spec.startswith("bytes=") and "," not in spec and path.is_file():
+            return self._send_range(path, spec[len("bytes="):])
         super().do_GET()
+
+    def _send_range(self, path: Path, spec: str) -> None:
+        size = path.stat().st_size
+        first, _, last = spec.partition("-")
+        try:
+            start = int(first) if first else max(0, size - int(last))
+            end = min(int(last), size - 1) if first and last else size - 1
+        except ValueError:
+            return self.send_error(400, "bad Range header")
+        if start >= size or end < start:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.end_headers()
+        with open(path, "rb") as f:
+            f.seek(start)
+            self.wfile.write(f.read(end - start + 1))
 
     def log_message(self, *args) -> None:  # quiet: the request list is kept instead
         pass
@@ -40,8 +72,8 @@ class _Handler(SimpleHTTPRequestHandler):
 class StaticServer:
     """Serve ``root`` on 127.0.0.1 (free port) in a thread; stop with :meth:`stop`."""
 
-    def __init__(self, root: Path, isolated: bool) -> None:
-        handler = type("Handler", (_Handler,), {"isolated": isolated, "log": []})
+    def __init__(self, root: Path, isolated: bool, ranges: bool = True) -> None:
+        handler = type("Handler", (_Handler,), {"isolated": isolated, "ranges": ranges, "log": []})
         self.root = root
         self.requests: list[str] = handler.log
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))

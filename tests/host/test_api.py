@@ -37,7 +37,7 @@ def test_exported_members_are_pinned() -> None:
     assert sorted(pyodide_llm.__all__) == sorted([
         "LLM", "ContextOverflowError", "EngineCrashedError", "GenerationCancelled", "GenerationStats",
         "LLMError", "ModelInfo", "ModelLoadError", "ModelSourceError", "TokenStream",
-        "UnsupportedEnvironmentError", "capabilities",
+        "UnsupportedEnvironmentError", "capabilities", "GGUFInfo", "inspect",
     ])
     for name in pyodide_llm.__all__:
         assert getattr(pyodide_llm, name) is not None

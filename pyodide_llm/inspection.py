@@ -1,0 +1,115 @@
+"""``pyodide_llm.inspect``: what a GGUF model is, from its header alone.
+
+Why: a user about to download several GB wants to know the architecture, size,
+quantization, context length and chat template first, and whether it will fit.
+The header is fetched with HTTP Range requests, growing the range until it
+parses; a server without Range support sends the whole file, of which only a
+bounded prefix is read before the download is cancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ModelLoadError, ModelSourceError
+from .gguf_header import GGUFHeader, NeedMoreBytes, NotGGUFError, parse_header
+
+FIRST_RANGE = 1 << 20
+MAX_HEADER = 256 << 20  # no real header is near this; a bigger one means a corrupt file
+
+# fetch(url, size) -> (first bytes of the file, at least `size` of them unless the
+# file is shorter; the whole file's size in bytes, or None if the server did not say)
+PrefixFetcher = Callable[[str, int], Awaitable[tuple[bytes, int | None]]]
+
+
+@dataclass(frozen=True)
+class GGUFInfo:
+    """What ``inspect`` found in a model's header."""
+
+    url: str
+    architecture: str
+    n_params: int
+    quantization: str
+    context_length: int | None
+    chat_template: str | None
+    n_tensors: int
+    file_size: int | None
+    n_vocab: int
+    n_layer: int | None
+    n_embd: int | None
+    n_head: int | None
+    n_head_kv: int | None
+    split: tuple[int, int]
+    header_bytes: int
+    metadata: dict[str, Any]
+
+    @classmethod
+    def from_header(cls, url: str, h: GGUFHeader, file_size: int | None) -> GGUFInfo:
+        def opt_int(key: str) -> int | None:
+            v = h.arch_value(key)
+            return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+        tmpl = h.metadata.get("tokenizer.chat_template")
+        return cls(url=url, architecture=h.architecture, n_params=h.n_params, quantization=h.quantization,
+                   context_length=opt_int("context_length"), chat_template=tmpl if isinstance(tmpl, str) else None,
+                   n_tensors=len(h.tensors), file_size=file_size, n_vocab=h.n_vocab,
+                   n_layer=opt_int("block_count"), n_embd=opt_int("embedding_length"),
+                   n_head=opt_int("attention.head_count"), n_head_kv=opt_int("attention.head_count_kv"),
+                   split=h.split, header_bytes=h.header_size, metadata=h.metadata)
+
+
+async def read_header(url: str, fetch: PrefixFetcher, max_header: int = MAX_HEADER) -> tuple[GGUFHeader, int | None]:
+    """Fetch growing prefixes of ``url`` until its GGUF header parses."""
+    want = FIRST_RANGE
+    while True:
+        data, total = await fetch(url, want)
+        try:
+            return parse_header(data), total
+        except NeedMoreBytes as e:
+            if len(data) < want or (total is not None and len(data) >= total):
+                raise ModelLoadError(f"{url} ends after {len(data)} bytes, inside its GGUF header: the file is "
+                                     "truncated", "not_gguf") from None
+            if e.needed > max_header:
+                raise ModelLoadError(f"{url}: the GGUF header would be over {max_header >> 20} MiB; the file is "
+                                     "corrupt", "not_gguf") from None
+            want = min(max(e.needed + (1 << 20), want * 2), max_header)
+        except NotGGUFError as e:
+            raise ModelLoadError(f"{url}: {e}", "not_gguf") from None
+
+
+async def inspect(url: str, *, fetch: PrefixFetcher | None = None) -> GGUFInfo:
+    """Read a GGUF model's header from ``url`` (absolute or page-relative) without downloading it.
+
+    Parameters
+    ----------
+    url
+        The ``.gguf`` file (the first part of a split model is enough).
+    fetch
+        For tests and custom hosts; by default the browser's ``fetch`` with Range requests.
+
+    Raises
+    ------
+    ModelSourceError
+        HTTP or network errors.
+    ModelLoadError
+        Not a GGUF file, or a truncated or corrupt header.
+    """
+    if not isinstance(url, str) or not url:
+        raise ValueError("url must be a non-empty string")
+    if fetch is None:
+        from ._env import IN_PYODIDE
+
+        if not IN_PYODIDE:
+            raise ModelSourceError("inspect() fetches with the browser; on the host pass fetch= or read the file "
+                                   "with pyodide_llm.gguf_header.parse_header", "unsupported_environment")
+        from ._browser import fetch_prefix
+
+        fetch = fetch_prefix
+    header, total = await read_header(url, fetch)
+    data_end = header.header_size + max((t.offset + (t.n_bytes or 0) for t in header.tensors), default=0)
+    if total is not None and header.split[1] == 1 and data_end > total:
+        raise ModelLoadError(f"{url} is {total} bytes but its tensors end at byte {data_end}: the file is "
+                             "truncated (an interrupted download?)", "load_failed")
+    return GGUFInfo.from_header(url, header, total)

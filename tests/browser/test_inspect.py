@@ -1,0 +1,45 @@
+"""pyodide_llm.inspect in the browser: the header only, with and without Range support."""
+
+from __future__ import annotations
+
+import pytest
+
+INSPECT = """
+import pyodide_llm
+i = await pyodide_llm.inspect({url!r})
+import js
+got = [e.encodedBodySize for e in js.performance.getEntriesByType("resource") if e.name.endswith({url!r})]
+_json.dumps({{"arch": i.architecture, "quant": i.quantization, "n_vocab": i.n_vocab, "ctx": i.context_length,
+             "size": i.file_size, "header": i.header_bytes, "tensors": i.n_tensors, "params": i.n_params,
+             "template": i.chat_template, "transferred": got}})
+"""
+
+
+@pytest.mark.parametrize("which", ["page", "plain_page"])
+def test_inspect_reads_only_the_header(which, request, site):
+    page = request.getfixturevalue(which)
+    r = page.run(INSPECT.format(url="models/smollm2.gguf"))
+    size = (site / "models" / "smollm2.gguf").stat().st_size
+    assert r["arch"] == "llama" and r["quant"] == "Q4_1" and r["n_vocab"] == 49152 and r["ctx"] == 8192
+    assert r["size"] == size and r["tensors"] == 272 and 130e6 < r["params"] < 140e6
+    assert "im_start" in r["template"]
+    # Range requests (isolated server) or a cancelled full download (plain server, no Range support):
+    # either way a small part of the 94 MiB file crossed the network.
+    assert r["transferred"] and sum(r["transferred"]) < 16 << 20, r["transferred"]
+
+
+def test_inspect_errors_are_typed(page):
+    r = page.run("""
+import pyodide_llm
+out = {}
+for url in ("models/not-a-model.gguf", "models/missing.gguf", "models/truncated.gguf"):
+    try:
+        await pyodide_llm.inspect(url)
+        out[url] = "no error"
+    except pyodide_llm.LLMError as e:
+        out[url] = [type(e).__name__, e.code]
+_json.dumps(out)
+""")
+    assert r["models/not-a-model.gguf"] == ["ModelLoadError", "not_gguf"]
+    assert r["models/missing.gguf"] == ["ModelSourceError", "http_error"]
+    assert r["models/truncated.gguf"] == ["ModelLoadError", "load_failed"]
