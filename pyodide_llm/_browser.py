@@ -18,6 +18,7 @@ from pyodide.ffi import create_proxy, to_js  # type: ignore[import-not-found]
 from .errors import ModelSourceError, error_from_reply
 from .options import LoadOptions
 from .protocol import PROTOCOL
+from .sizing import MemoryEstimate
 from .transport import EventHandler, PendingCall, Transport
 from .variant import choose_variant
 
@@ -111,11 +112,11 @@ class JsTransport(Transport):
             self._client = None
 
 
-async def open_transport(opts: LoadOptions) -> tuple[JsTransport, str, int]:
-    """Start an engine worker of the right variant; return it with the variant and threads."""
+async def open_transport(opts: LoadOptions, need: MemoryEstimate | None = None) -> tuple[JsTransport, str, int]:
+    """Start an engine worker of the right variant (by capabilities and memory need)."""
     client_mod = await _client()
     caps = client_mod.detect().to_py()
-    variant, n_threads = choose_variant(caps, opts)
+    variant, n_threads = choose_variant(caps, opts, need)
     r = await client_mod.EngineClient.start(_FILES.for_variant(variant), _js(PROTOCOL), variant, n_threads)
     if not r.ok:
         raise error_from_reply(r.code, r.message)

@@ -6,9 +6,11 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .errors import LLMError, UnsupportedEnvironmentError
+from .errors import LLMError, ModelLoadError, UnsupportedEnvironmentError
+from .inspection import GGUFInfo, inspect
 from .models import GenerationStats, ModelInfo
 from .options import LoadOptions, Sampling, sampling_from_kwargs
+from .sizing import MemoryEstimate, estimate
 from .stream import TokenStream
 from .transport import PendingCall, Transport
 
@@ -25,6 +27,20 @@ def _check_messages(messages: Any) -> list[Message]:
             raise ValueError(f"messages[{i}] must be a dict with string 'role' and 'content', got {m!r}")
         out.append({"role": m["role"], "content": m["content"]})
     return out
+
+
+async def _memory_need(source: str | bytes, opts: LoadOptions) -> MemoryEstimate:
+    """Read the header (a Range request for URLs) and size the model before downloading it."""
+    if isinstance(source, str):
+        info = await inspect(source)
+    else:
+        from .gguf_header import NeedMoreBytes, NotGGUFError, parse_header
+
+        try:
+            info = GGUFInfo.from_header("<bytes>", parse_header(source), len(source))
+        except (NeedMoreBytes, NotGGUFError) as e:
+            raise ModelLoadError(f"the model bytes are not a complete GGUF file: {e}", "not_gguf") from None
+    return estimate(info, opts.n_ctx, opts.n_batch)
 
 
 class LLM:
@@ -79,7 +95,7 @@ class LLM:
                     "llama.cpp's llama-server or llama-cpp-python instead", "unsupported_environment")
             from ._browser import open_transport
 
-            transport, chosen, threads = await open_transport(opts)
+            transport, chosen, threads = await open_transport(opts, await _memory_need(source, opts))
         else:
             chosen, threads = (opts.variant if opts.variant != "auto" else "custom"), opts.n_threads or 1
         payload: dict[str, Any] = {"n_ctx": opts.n_ctx, "n_threads": threads, "n_batch": opts.n_batch}

@@ -43,3 +43,21 @@ _json.dumps(out)
     assert r["models/not-a-model.gguf"] == ["ModelLoadError", "not_gguf"]
     assert r["models/missing.gguf"] == ["ModelSourceError", "http_error"]
     assert r["models/truncated.gguf"] == ["ModelLoadError", "load_failed"]
+
+
+def test_a_model_too_large_for_every_variant_is_refused_before_download(page):
+    before = len(page.server.requests)
+    r = page.run("""
+from pyodide_llm import LLM, ModelLoadError
+try:
+    await LLM.load("models/huge.gguf", n_ctx=512)
+    out = "loaded"
+except ModelLoadError as e:
+    out = [e.code, str(e)]
+_json.dumps(out)
+""")
+    assert r[0] == "out_of_memory", r
+    assert "no engine variant can hold it" in r[1] and "GiB" in r[1]
+    # Only the header was read: the 20 GiB body was never requested in full.
+    assert page.server.requests[before:].count("/models/huge.gguf") <= 3
+    assert page.alive()

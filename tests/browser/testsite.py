@@ -31,6 +31,11 @@ def build_site(root: Path, pyodide_dist: Path, wheel: Path, model: Path) -> Path
     os.symlink(model, root / "models" / "smollm2.gguf")
     (root / "models" / "not-a-model.gguf").write_text("<!doctype html><html><body>Sign in</body></html>\n")
     with open(model, "rb") as f:
-        (root / "models" / "truncated.gguf").write_bytes(f.read(5_000_000))
+        head = f.read(5_000_000)
+    (root / "models" / "truncated.gguf").write_bytes(head)
+    # A real header in front of 20 GiB (sparse on disk): larger than any variant can hold.
+    with open(root / "models" / "huge.gguf", "wb") as f:
+        f.write(head)
+        f.truncate(20 << 30)
     (root / "index.html").write_text(PAGE)
     return root

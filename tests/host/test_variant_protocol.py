@@ -71,3 +71,39 @@ def test_every_engine_error_code_is_mapped() -> None:
     worker = (ROOT / "pyodide_llm/js/worker.mjs").read_text() + (ROOT / "pyodide_llm/js/client.mjs").read_text()
     js_codes = set(re.findall(r'(?:fail\(id, |code: )"(\w+)"', worker))
     assert js_codes <= set(PROTOCOL["error_codes"]), js_codes - set(PROTOCOL["error_codes"])
+
+
+def _need(gib: float):
+    from pyodide_llm.sizing import MemoryEstimate
+    return MemoryEstimate(weights=int(gib * 2**30), kv_cache=0, compute=0, overhead=0, n_ctx=1024)
+
+
+def test_memory_need_picks_or_refuses_variants() -> None:
+    from pyodide_llm.errors import ModelLoadError
+    plain = dict(ISOLATED, cross_origin_isolated=False, threads=False)
+    assert choose_variant(ISOLATED, LoadOptions(), _need(1)) == ("wasm64-mt", 2)
+    assert choose_variant(dict(ISOLATED, memory64=False), LoadOptions(), _need(3.5)) == ("wasm32-mt", 2)
+    assert choose_variant(plain, LoadOptions(), _need(3.5)) == ("wasm32-st", 1)
+    with pytest.raises(ModelLoadError, match="needs the wasm64-mt variant: a cross-origin isolated page") as e:
+        choose_variant(plain, LoadOptions(), _need(5))
+    assert e.value.code == "out_of_memory"
+    with pytest.raises(ModelLoadError, match=r"more than the 4 GiB variant wasm32-mt.*variant='wasm64-mt'"):
+        choose_variant(ISOLATED, LoadOptions(variant="wasm32-mt"), _need(5))
+    with pytest.raises(ModelLoadError, match="no engine variant can hold it"):
+        choose_variant(ISOLATED, LoadOptions(), _need(20))
+
+
+def test_memory_estimate_of_smollm2() -> None:
+    from pyodide_llm.gguf_header import parse_header
+    from pyodide_llm.inspection import GGUFInfo
+    from pyodide_llm.sizing import estimate
+    from recipes.pins import load_pins
+    from recipes.source import model_file
+
+    path = model_file(load_pins(), "smollm2", lambda m: None)
+    info = GGUFInfo.from_header("m", parse_header(path.read_bytes()[:4 << 20]), path.stat().st_size)
+    e = estimate(info, 1024, 512)
+    assert e.weights == path.stat().st_size
+    assert e.kv_cache == 30 * 1024 * 2 * 3 * 64 * 2  # 30 layers, 3 KV heads of 64, F16 K and V
+    assert 49 << 20 <= e.compute <= 160 << 20  # llama.cpp reports 49 MiB at n_ubatch 512
+    assert "n_ctx 1024" in e.describe()
