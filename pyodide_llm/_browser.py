@@ -153,3 +153,17 @@ async def fetch_prefix(url: str, size: int) -> tuple[bytes, int | None]:
         got += len(chunk)
     await reader.cancel()
     return b"".join(chunks), int(length) if length.isdigit() else None
+
+
+def blob_prefix(blob: Any):
+    """A PrefixFetcher over a browser File/Blob (for inspect and sizing): slices, no network."""
+    async def fetch(url: str, size: int) -> tuple[bytes, int | None]:
+        return (await blob.slice(0, size).arrayBuffer()).to_bytes(), int(blob.size)
+    return fetch
+
+
+def is_blob(obj: Any) -> bool:
+    """A JS File or Blob proxy (what PyScript's <input type=file> hands over)."""
+    from pyodide.ffi import JsProxy  # type: ignore[import-not-found]
+
+    return isinstance(obj, JsProxy) and bool(js.Blob.prototype.isPrototypeOf(obj))

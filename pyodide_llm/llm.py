@@ -29,10 +29,15 @@ def _check_messages(messages: Any) -> list[Message]:
     return out
 
 
-async def _memory_need(source: str | bytes, opts: LoadOptions) -> MemoryEstimate:
+async def _memory_need(source: Any, opts: LoadOptions) -> MemoryEstimate:
     """Read the header (a Range request for URLs) and size the model before downloading it."""
     if isinstance(source, str):
         info = await inspect(source)
+    elif not isinstance(source, bytes):  # a browser File/Blob
+        from ._browser import blob_prefix
+
+        name = str(getattr(source, "name", "") or "the Blob")
+        info = await inspect(name, fetch=blob_prefix(source))
     else:
         from .gguf_header import NeedMoreBytes, NotGGUFError, parse_header
 
@@ -60,7 +65,7 @@ class LLM:
         self._closed = False
 
     @classmethod
-    async def load(cls, source: str | bytes | memoryview, *, n_ctx: int = 2048, n_threads: int | None = None,
+    async def load(cls, source: str | bytes | memoryview | Any, *, n_ctx: int = 2048, n_threads: int | None = None,
                    n_batch: int = 512, variant: str = "auto", progress: ProgressCallback | None = None,
                    transport: Transport | None = None) -> LLM:
         """Load a GGUF model from a URL (absolute or page-relative) or from bytes.
@@ -68,7 +73,8 @@ class LLM:
         Parameters
         ----------
         source
-            URL of a ``.gguf`` file, or its bytes.
+            URL of a ``.gguf`` file, its bytes, or a browser ``File``/``Blob`` (e.g. from
+            ``<input type=file>`` in PyScript; read in chunks straight into the engine).
         n_ctx
             Context window in tokens (0: the model's training context).
         n_threads
@@ -84,8 +90,16 @@ class LLM:
         opts = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, variant=variant)
         if isinstance(source, memoryview):
             source = source.tobytes()
-        if not isinstance(source, (str, bytes)) or not source:
-            raise ValueError("source must be a non-empty URL string or the model's bytes")
+        blob = None
+        if not isinstance(source, (str, bytes)) and transport is None:
+            from ._env import IN_PYODIDE
+
+            if IN_PYODIDE:
+                from ._browser import is_blob
+
+                blob = source if is_blob(source) else None
+        if blob is None and (not isinstance(source, (str, bytes)) or not source):
+            raise ValueError("source must be a non-empty URL string, the model's bytes, or a browser File/Blob")
         if transport is None:
             from ._env import IN_PYODIDE
 
@@ -99,7 +113,7 @@ class LLM:
         else:
             chosen, threads = (opts.variant if opts.variant != "auto" else "custom"), opts.n_threads or 1
         payload: dict[str, Any] = {"n_ctx": opts.n_ctx, "n_threads": threads, "n_batch": opts.n_batch}
-        payload["url" if isinstance(source, str) else "bytes"] = source
+        payload["url" if isinstance(source, str) else "blob" if blob is not None else "bytes"] = source
 
         def on_event(type: str, data: dict[str, Any]) -> None:
             if type == "progress" and progress is not None:

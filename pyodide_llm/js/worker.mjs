@@ -82,18 +82,22 @@ async function fetchModelIntoEngine(id, url) {
       status: resp.status,
     });
   }
-  const total = Number(resp.headers.get("content-length")) || 0;
+  return streamIntoEngine(id, resp.body, Number(resp.headers.get("content-length")) || 0, url);
+}
+
+/** Copy a stream of known (or unknown: 0) length into linear memory; returns {ptr, size, base}. */
+async function streamIntoEngine(id, body, total, what, stage = "download") {
   let region = engine.allocRegion(total || 1 << 24);
   let loaded = 0;
   let lastReport = 0;
   try {
-    const reader = resp.body.getReader();
+    const reader = body.getReader();
     for (;;) {
       let chunk;
       try {
         chunk = await reader.read();
       } catch (e) {
-        throw Object.assign(new Error(`download of ${url} failed after ${loaded} bytes: ${e.message}`),
+        throw Object.assign(new Error(`reading ${what} failed after ${loaded} bytes: ${e.message}`),
                             { code: "network_error" });
       }
       if (chunk.done) break;
@@ -108,18 +112,18 @@ async function fetchModelIntoEngine(id, url) {
       loaded += value.length;
       if (loaded - lastReport >= (total ? total / 100 : 1 << 22)) {
         lastReport = loaded;
-        event(id, "progress", { loaded, total, stage: "download" });
+        event(id, "progress", { loaded, total, stage });
       }
     }
     if (total && loaded < total) {
-      throw Object.assign(new Error(`download of ${url} ended after ${loaded} of ${total} bytes`),
+      throw Object.assign(new Error(`${what} ended after ${loaded} of ${total} bytes`),
                           { code: "network_error" });
     }
   } catch (e) {
     engine.freeBytes(region);
     throw e;
   }
-  event(id, "progress", { loaded, total: total || loaded, stage: "download" });
+  event(id, "progress", { loaded, total: total || loaded, stage });
   return { ...region, size: loaded };
 }
 
@@ -140,6 +144,8 @@ async function load(id, p) {
     const bytes = new Uint8Array(p.bytes);
     region = engine.allocRegion(bytes.length);
     engine.heapU8.set(bytes, region.ptr);
+  } else if (p.blob) { // a File or Blob, e.g. from <input type=file>: read in chunks, never whole
+    region = await streamIntoEngine(id, p.blob.stream(), p.blob.size, p.blob.name || "the Blob", "read");
   } else {
     region = await fetchModelIntoEngine(id, p.url);
   }

@@ -23,9 +23,10 @@ def test_inspect_reads_only_the_header(which, request, site):
     assert r["arch"] == "llama" and r["quant"] == "Q4_1" and r["n_vocab"] == 49152 and r["ctx"] == 8192
     assert r["size"] == size and r["tensors"] == 272 and 130e6 < r["params"] < 140e6
     assert "im_start" in r["template"]
-    # Range requests (isolated server) or a cancelled full download (plain server, no Range support):
-    # either way a small part of the 94 MiB file crossed the network.
-    assert r["transferred"] and sum(r["transferred"]) < 16 << 20, r["transferred"]
+    if which == "page":  # Range requests: only the header's few MB crossed the network
+        assert r["transferred"] and sum(r["transferred"]) < 16 << 20, r["transferred"]
+    # Without Range support the download is cancelled after the header; Chromium records no
+    # resource timing entry for a cancelled body, so there the fields above are the check.
 
 
 def test_inspect_errors_are_typed(page):
@@ -61,3 +62,24 @@ _json.dumps(out)
     # Only the header was read: the 20 GiB body was never requested in full.
     assert page.server.requests[before:].count("/models/huge.gguf") <= 3
     assert page.alive()
+
+
+def test_a_file_or_blob_loads_and_generates(page):
+    r = page.run("""
+import js
+from pyodide_llm import LLM, ModelLoadError
+blob = await (await js.fetch("models/smollm2.gguf")).blob()
+stages = set()
+llm2 = await LLM.load(blob, n_ctx=256, progress=lambda done, total, stage: stages.add(stage))
+text = "".join([p async for p in llm2.complete("1, 2, 3, 4, 5,", max_tokens=8, temperature=0)])
+await llm2.close()
+try:
+    await LLM.load(js.Blob.new(["<html>not a model</html>"]))
+    bad = "loaded"
+except ModelLoadError as e:
+    bad = e.code
+_json.dumps({"text": text, "stages": sorted(stages), "bad": bad})
+""")
+    assert r["text"] == " 6, 7, 8", r  # the native greedy continuation (conftest.NATIVE_PROMPT)
+    assert r["stages"] == ["load", "read"]
+    assert r["bad"] == "not_gguf"
