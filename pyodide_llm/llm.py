@@ -66,7 +66,7 @@ class LLM:
 
     @classmethod
     async def load(cls, source: str | bytes | memoryview | Any, *, n_ctx: int = 2048, n_threads: int | None = None,
-                   n_batch: int = 512, variant: str = "auto", progress: ProgressCallback | None = None,
+                   n_batch: int = 512, variant: str = "auto", progress: ProgressCallback | bool | None = None,
                    transport: Transport | None = None) -> LLM:
         """Load a GGUF model from a URL (absolute or page-relative) or from bytes.
 
@@ -83,11 +83,17 @@ class LLM:
         variant
             ``"auto"`` or one of ``wasm64-mt``, ``wasm32-mt``, ``wasm32-st``.
         progress
-            Called with ``(loaded, total, stage)`` while the model downloads and loads.
+            Called with ``(loaded, total, stage)`` while the model downloads (``download``;
+            ``read`` for a File/Blob) and loads (``load``). ``True`` draws a bar (tqdm's
+            notebook widget with ipywidgets, else one line of text), ``False`` nothing;
+            the default is a bar inside a notebook kernel and nothing elsewhere.
         transport
             For tests and custom hosts: the engine connection to use instead of a new worker.
         """
         opts = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, variant=variant)
+        from .progress import resolve
+
+        progress = resolve(progress)
         if isinstance(source, memoryview):
             source = source.tobytes()
         blob = None
