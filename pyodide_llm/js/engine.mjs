@@ -121,8 +121,7 @@ export class Engine {
    * load({ptr, size}). The caller frees with freeBytes once the model is loaded.
    */
   copyIn(bytes) {
-    const at = this.ptrToNumber(this.module._malloc(this.mallocPtr(bytes.length)));
-    if (!at) throw new EngineError("out_of_memory", `cannot allocate ${bytes.length} bytes in the engine`);
+    const at = this.alloc(bytes.length);
     this.heapU8.set(bytes, at);
     return { ptr: at, size: bytes.length };
   }

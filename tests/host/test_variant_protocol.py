@@ -53,6 +53,16 @@ def test_variant_requirements_match_the_build_flags() -> None:
         assert ("relaxed_simd" in needs) == ("-mrelaxed-simd" in v["cflags"]), name
 
 
+def test_memory_limits_match_the_build_flags() -> None:
+    import tomllib
+
+    from pyodide_llm.sizing import GIB, LIMITS
+    pins = tomllib.loads((ROOT / "emscripten.toml").read_text())
+    for name, limit in LIMITS.items():
+        flag = next(f for f in pins["variants"][name]["ldflags"] if f.startswith("-sMAXIMUM_MEMORY="))
+        assert limit == int(flag.split("=")[1].removesuffix("GB")) * GIB, name
+
+
 def test_js_sources_use_only_protocol_request_types() -> None:
     worker = (ROOT / "pyodide_llm/js/worker.mjs").read_text()
     block = worker[worker.index("const handlers = {"): worker.index("};", worker.index("const handlers = {"))]
