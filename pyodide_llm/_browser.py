@@ -47,6 +47,8 @@ class _PackageFiles:
         return to_js({
             "worker": self.url("js/worker.mjs"),
             "binding": self.url("js/engine.mjs"),
+            "store": self.url("js/store.mjs"),
+            "sources": self.url("js/sources.mjs"),
             "engine": self.url(f"_wasm/{variant}/plm-engine.mjs"),
             "wasm": self.url(f"_wasm/{variant}/plm-engine.wasm"),
         }, dict_converter=js.Object.fromEntries)
@@ -134,24 +136,27 @@ async def fetch_prefix(url: str, size: int) -> tuple[bytes, int | None]:
         resp = await js.fetch(href, _js({"headers": {"Range": f"bytes=0-{size - 1}"}}))
     except Exception as e:  # a JS TypeError: DNS, refused connection, CORS
         raise ModelSourceError(f"network error fetching {url}: {e}", "network_error") from None
-    if resp.status == 206:
-        data = (await resp.arrayBuffer()).to_bytes()
-        total = str(resp.headers.get("content-range") or "").rpartition("/")[2]
-        return data, int(total) if total.isdigit() else None
     if not resp.ok:
         raise ModelSourceError(f"HTTP {resp.status} {resp.statusText} for {url}", "http_error")
-    length = str(resp.headers.get("content-length") or "")
-    chunks: list[bytes] = []
-    got = 0
-    reader = resp.body.getReader()
-    while got < size:
-        part = await reader.read()
-        if part.done:
-            break
-        chunk = part.value.to_bytes()
-        chunks.append(chunk)
-        got += len(chunk)
-    await reader.cancel()
+    try:
+        if resp.status == 206:
+            data = (await resp.arrayBuffer()).to_bytes()
+            total = str(resp.headers.get("content-range") or "").rpartition("/")[2]
+            return data, int(total) if total.isdigit() else None
+        length = str(resp.headers.get("content-length") or "")
+        chunks: list[bytes] = []
+        got = 0
+        reader = resp.body.getReader()
+        while got < size:
+            part = await reader.read()
+            if part.done:
+                break
+            chunk = part.value.to_bytes()
+            chunks.append(chunk)
+            got += len(chunk)
+        await reader.cancel()
+    except Exception as e:  # the connection broke while the header arrived
+        raise ModelSourceError(f"network error reading the header of {url}: {e}", "network_error") from None
     return b"".join(chunks), int(length) if length.isdigit() else None
 
 
@@ -167,3 +172,43 @@ def is_blob(obj: Any) -> bool:
     from pyodide.ffi import JsProxy  # type: ignore[import-not-found]
 
     return isinstance(obj, JsProxy) and bool(js.Blob.prototype.isPrototypeOf(obj))
+
+
+def absolute_url(url: str) -> str:
+    """``url`` resolved against this thread's location, as the worker and the cache key it."""
+    return str(js.URL.new(url, js.location.href).href)
+
+
+_store_module: Any = None
+
+
+async def open_store(kind: str | bool = "auto") -> Any:
+    """The JS model store (store.mjs) of this origin, or None when there is no browser storage."""
+    global _store_module
+    if _store_module is None:
+        _store_module = await run_js(f"import({_FILES.url('js/store.mjs')!r})")
+    try:
+        return await _store_module.openStore("auto" if kind is True else kind)
+    except Exception as e:  # a JS Error with a protocol code
+        raise js_error(e, "unsupported_environment") from None
+
+
+def cached_prefix(kind: str | bool = "auto"):
+    """A PrefixFetcher that reads a file from the model cache when it is there, else with Range requests."""
+    async def fetch(url: str, size: int) -> tuple[bytes, int | None]:
+        store = await open_store(kind) if kind else None
+        if store is not None:
+            entry = await store.lookup(absolute_url(url))
+            if entry is not None and getattr(entry, "blob", None) is not None:
+                blob = entry.blob
+                return (await blob.slice(0, size).arrayBuffer()).to_bytes(), int(blob.size)
+        return await fetch_prefix(url, size)
+    return fetch
+
+
+def js_error(e: Exception, default_code: str) -> Exception:
+    """Our exception for a JS Error thrown by store.mjs (which carries a protocol ``code``)."""
+    err = getattr(e, "js_error", None)
+    code = str(getattr(err, "code", None) or default_code)
+    message = str(getattr(err, "message", None) or e)
+    return error_from_reply(code, message)

@@ -3,8 +3,10 @@
 ::
 
     LLMError (Exception)                   base of everything below
-    ├── ModelSourceError (LLMError, OSError)    network, HTTP status, file not found
-    ├── ModelLoadError (LLMError, ValueError)   not GGUF, truncated, unknown architecture, too big
+    ├── ModelSourceError (LLMError, OSError)    network, HTTP status, file not found, sha256 mismatch
+    ├── CacheError (LLMError, OSError)     the browser's storage is full or unavailable
+    ├── ModelLoadError (LLMError, ValueError)   not GGUF, truncated, unknown architecture, too big,
+    │                                           split parts that are not one model
     ├── ContextOverflowError (LLMError, ValueError)  prompt does not fit in n_ctx
     ├── GenerationCancelled (LLMError)     the engine stopped a generation on request
     ├── EngineCrashedError (LLMError, RuntimeError)  the worker died; the model is gone
@@ -18,6 +20,7 @@ and pickles, so test harnesses can move it between processes.
 from __future__ import annotations
 
 __all__ = [
+    "CacheError",
     "ContextOverflowError",
     "EngineCrashedError",
     "GenerationCancelled",
@@ -53,6 +56,10 @@ class ModelSourceError(LLMError, OSError):
     """The model could not be fetched: HTTP error, network failure, missing file."""
 
 
+class CacheError(LLMError, OSError):
+    """The model cache cannot take the model (quota); the message says how much space it needed."""
+
+
 class ModelLoadError(LLMError, ValueError):
     """The bytes are not a model llama.cpp can load (or it does not fit in memory)."""
 
@@ -75,7 +82,7 @@ class UnsupportedEnvironmentError(LLMError, RuntimeError):
 
 _BY_NAME: dict[str, type[Exception]] = {
     cls.__name__: cls
-    for cls in (LLMError, ModelSourceError, ModelLoadError, ContextOverflowError, GenerationCancelled,
+    for cls in (LLMError, ModelSourceError, CacheError, ModelLoadError, ContextOverflowError, GenerationCancelled,
                 EngineCrashedError, UnsupportedEnvironmentError)
 }
 _BY_NAME["ValueError"] = ValueError

@@ -9,8 +9,9 @@ bounded prefix is read before the download is cancelled.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import ModelLoadError, ModelSourceError
@@ -44,6 +45,7 @@ class GGUFInfo:
     split: tuple[int, int]
     header_bytes: int
     metadata: dict[str, Any]
+    parts: tuple[str, ...] = ()  # every part's URL, for a split model
 
     @classmethod
     def from_header(cls, url: str, h: GGUFHeader, file_size: int | None) -> GGUFInfo:
@@ -79,37 +81,52 @@ async def read_header(url: str, fetch: PrefixFetcher, max_header: int = MAX_HEAD
             raise ModelLoadError(f"{url}: {e}", "not_gguf") from None
 
 
-async def inspect(url: str, *, fetch: PrefixFetcher | None = None) -> GGUFInfo:
+async def inspect(url: str | Sequence[str], *, fetch: PrefixFetcher | None = None) -> GGUFInfo:
     """Read a GGUF model's header from ``url`` (absolute or page-relative) without downloading it.
 
     Parameters
     ----------
     url
-        The ``.gguf`` file (the first part of a split model is enough).
+        The ``.gguf`` file; for a split model the first part
+        (``<name>-00001-of-0000N.gguf``, the others are found) or the list of parts.
+        The figures (size, parameters, tensors) are then the whole model's.
     fetch
-        For tests and custom hosts; by default the browser's ``fetch`` with Range requests.
+        For tests and custom hosts; by default the model cache if it holds the
+        file, else the browser's ``fetch`` with Range requests.
 
     Raises
     ------
     ModelSourceError
         HTTP or network errors.
     ModelLoadError
-        Not a GGUF file, or a truncated or corrupt header.
+        Not a GGUF file, a truncated or corrupt header, parts that are not one split model.
     """
-    if not isinstance(url, str) or not url:
-        raise ValueError("url must be a non-empty string")
+    from .sources import check_split_set, model_parts
+
+    if not isinstance(url, str) and not isinstance(url, Sequence):
+        raise ValueError("url must be a non-empty string or a list of split-part URLs")
+    urls = [p.url for p in model_parts(url)]
     if fetch is None:
         from ._env import IN_PYODIDE
 
         if not IN_PYODIDE:
             raise ModelSourceError("inspect() fetches with the browser; on the host pass fetch= or read the file "
                                    "with pyodide_llm.gguf_header.parse_header", "unsupported_environment")
-        from ._browser import fetch_prefix
+        from ._browser import cached_prefix
 
-        fetch = fetch_prefix
-    header, total = await read_header(url, fetch)
+        fetch = cached_prefix("auto")
+    found = await asyncio.gather(*(read_header(u, fetch) for u in urls))
+    headers = [h for h, _ in found]
+    check_split_set(urls, headers)
+    header, total = found[0]
     data_end = header.header_size + max((t.offset + (t.n_bytes or 0) for t in header.tensors), default=0)
     if total is not None and header.split[1] == 1 and data_end > total:
-        raise ModelLoadError(f"{url} is {total} bytes but its tensors end at byte {data_end}: the file is "
+        raise ModelLoadError(f"{urls[0]} is {total} bytes but its tensors end at byte {data_end}: the file is "
                              "truncated (an interrupted download?)", "load_failed")
-    return GGUFInfo.from_header(url, header, total)
+    info = GGUFInfo.from_header(urls[0], header, total)
+    if len(urls) > 1:
+        sizes = [t for _, t in found]
+        info = replace(info, file_size=sum(sizes) if all(t is not None for t in sizes) else None,  # type: ignore
+                       n_params=sum(h.n_params for h in headers), n_tensors=sum(len(h.tensors) for h in headers),
+                       parts=tuple(urls))
+    return info

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .errors import LLMError, ModelLoadError, UnsupportedEnvironmentError
+from .errors import LLMError, ModelLoadError, ModelSourceError, UnsupportedEnvironmentError
 from .inspection import GGUFInfo, inspect
-from .models import GenerationStats, ModelInfo
+from .models import GenerationStats, LoadReport, ModelInfo
 from .options import LoadOptions, Sampling, sampling_from_kwargs
 from .sizing import MemoryEstimate, estimate
+from .sources import check_sha256, model_parts
 from .stream import TokenStream
 from .transport import PendingCall, Transport
 
@@ -29,10 +31,12 @@ def _check_messages(messages: Any) -> list[Message]:
     return out
 
 
-async def _memory_need(source: Any, opts: LoadOptions) -> MemoryEstimate:
-    """Read the header (a Range request for URLs) and size the model before downloading it."""
-    if isinstance(source, str):
-        info = await inspect(source)
+async def _memory_need(source: Any, opts: LoadOptions, cache: bool | str) -> MemoryEstimate:
+    """Read the header (from the cache, or with a Range request) and size the model before downloading it."""
+    if isinstance(source, list):  # the parts of a model
+        from ._browser import cached_prefix
+
+        info = await inspect(source, fetch=cached_prefix(cache))
     elif not isinstance(source, bytes):  # a browser File/Blob
         from ._browser import blob_prefix
 
@@ -48,6 +52,9 @@ async def _memory_need(source: Any, opts: LoadOptions) -> MemoryEstimate:
     return estimate(info, opts.n_ctx, opts.n_batch)
 
 
+_CACHE_KINDS = (True, False, "opfs", "cache-api")
+
+
 class LLM:
     """A model loaded in its own engine worker.
 
@@ -57,24 +64,29 @@ class LLM:
     :class:`LLMError` with code ``"busy"`` (a broken-off stream is waited for).
     """
 
-    def __init__(self, transport: Transport, info: ModelInfo) -> None:
+    def __init__(self, transport: Transport, info: ModelInfo, report: LoadReport | None = None) -> None:
         self._transport = transport
         self._info = info
+        self._report = report
         self._active: PendingCall | None = None
         self._last_stats: GenerationStats | None = None
         self._closed = False
 
     @classmethod
-    async def load(cls, source: str | bytes | memoryview | Any, *, n_ctx: int = 2048, n_threads: int | None = None,
-                   n_batch: int = 512, variant: str = "auto", progress: ProgressCallback | bool | None = None,
-                   transport: Transport | None = None) -> LLM:
-        """Load a GGUF model from a URL (absolute or page-relative) or from bytes.
+    async def load(cls, source: str | Sequence[str] | bytes | memoryview | Any, *, n_ctx: int = 2048,
+                   n_threads: int | None = None, n_batch: int = 512, variant: str = "auto",
+                   progress: ProgressCallback | bool | None = None, cache: bool | str = True,
+                   sha256: str | Sequence[str] | None = None, transport: Transport | None = None) -> LLM:
+        """Load a GGUF model from a URL (absolute or page-relative), a split model, bytes or a File.
 
         Parameters
         ----------
         source
-            URL of a ``.gguf`` file, its bytes, or a browser ``File``/``Blob`` (e.g. from
+            URL of a ``.gguf`` file; for a split model the first part's URL
+            (``<name>-00001-of-0000N.gguf``: the others are found) or the list of part
+            URLs in order; the model's bytes; or a browser ``File``/``Blob`` (e.g. from
             ``<input type=file>`` in PyScript; read in chunks straight into the engine).
+            Parts download in parallel (at most 3 at once), each into its own memory.
         n_ctx
             Context window in tokens (0: the model's training context).
         n_threads
@@ -83,29 +95,68 @@ class LLM:
         variant
             ``"auto"`` or one of ``wasm64-mt``, ``wasm32-mt``, ``wasm32-st``.
         progress
-            Called with ``(loaded, total, stage)`` while the model downloads (``download``;
-            ``read`` for a File/Blob) and loads (``load``). ``True`` draws a bar (tqdm's
-            notebook widget with ipywidgets, else one line of text), ``False`` nothing;
-            the default is a bar inside a notebook kernel and nothing elsewhere.
+            Called with ``(loaded, total, stage)`` while the model downloads (``download``),
+            is read from the cache (``cache``) or a File (``read``), and loads (``load``).
+            ``True`` draws a bar (tqdm's notebook widget with ipywidgets, else one line of
+            text), ``False`` nothing; the default is a bar inside a notebook kernel only.
+        cache
+            Keep downloaded files in the browser's storage and read them from there next
+            time, with no network: ``True`` (OPFS, else the Cache API), ``"opfs"``,
+            ``"cache-api"``, or ``False``. See :mod:`pyodide_llm.cache`.
+        sha256
+            Expected SHA-256 (hex) of the file, or one per part: the bytes are hashed as
+            they stream in and a mismatch raises :class:`ModelSourceError` (``checksum_mismatch``).
         transport
             For tests and custom hosts: the engine connection to use instead of a new worker.
+
+        Raises
+        ------
+        ModelSourceError
+            HTTP or network failure (after resuming a broken download where the server
+            allows it), or a sha256 mismatch.
+        ModelLoadError
+            Not GGUF, truncated, an architecture llama.cpp does not know, split parts that
+            are not one model, or a model too large for any engine variant.
+        CacheError
+            The browser's storage quota cannot hold the model (pass ``cache=False``).
         """
         opts = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, variant=variant)
+        if cache not in _CACHE_KINDS:
+            raise ValueError(f"cache must be True, False, 'opfs' or 'cache-api', not {cache!r}")
         from .progress import resolve
 
         progress = resolve(progress)
         if isinstance(source, memoryview):
             source = source.tobytes()
         blob = None
-        if not isinstance(source, (str, bytes)) and transport is None:
+        if not isinstance(source, (str, bytes, list, tuple)) and transport is None:
             from ._env import IN_PYODIDE
 
             if IN_PYODIDE:
                 from ._browser import is_blob
 
                 blob = source if is_blob(source) else None
-        if blob is None and (not isinstance(source, (str, bytes)) or not source):
-            raise ValueError("source must be a non-empty URL string, the model's bytes, or a browser File/Blob")
+        payload: dict[str, Any] = {}
+        if blob is not None:
+            payload["blob"] = blob
+            if sha256 is not None:
+                raise ValueError("sha256= checks downloads; a File/Blob is read as it is")
+        elif isinstance(source, bytes) and source:
+            payload["bytes"] = source
+            if sha256 is not None:
+                import hashlib
+
+                digest = check_sha256(sha256)
+                if hashlib.sha256(source).hexdigest() != digest:
+                    raise ModelSourceError(f"the model bytes have SHA-256 {hashlib.sha256(source).hexdigest()}, "
+                                           f"not the expected {digest}", "checksum_mismatch")
+        elif isinstance(source, (str, list, tuple)):
+            parts = model_parts(source if isinstance(source, str) else list(source), sha256)
+            payload["parts"] = [{"url": p.url, "sha256": p.sha256} for p in parts]
+            payload["cache"] = cache
+        else:
+            raise ValueError("source must be a non-empty URL string, a list of split-part URLs, the model's "
+                             "bytes, or a browser File/Blob")
         if transport is None:
             from ._env import IN_PYODIDE
 
@@ -113,17 +164,22 @@ class LLM:
                 raise UnsupportedEnvironmentError(
                     "LLM.load needs a browser (Pyodide, JupyterLite, PyScript); on plain CPython use "
                     "llama.cpp's llama-server or llama-cpp-python instead", "unsupported_environment")
-            from ._browser import open_transport
+            from ._browser import absolute_url, open_transport
 
-            transport, chosen, threads = await open_transport(opts, await _memory_need(source, opts))
+            if "parts" in payload:
+                for p in payload["parts"]:
+                    p["url"] = absolute_url(p["url"])
+            sized = [p["url"] for p in payload["parts"]] if "parts" in payload else blob if blob is not None else source
+            transport, chosen, threads = await open_transport(opts, await _memory_need(sized, opts, cache))
         else:
             chosen, threads = (opts.variant if opts.variant != "auto" else "custom"), opts.n_threads or 1
-        payload: dict[str, Any] = {"n_ctx": opts.n_ctx, "n_threads": threads, "n_batch": opts.n_batch}
-        payload["url" if isinstance(source, str) else "blob" if blob is not None else "bytes"] = source
+        payload.update({"n_ctx": opts.n_ctx, "n_threads": threads, "n_batch": opts.n_batch})
 
         def on_event(type: str, data: dict[str, Any]) -> None:
             if type == "progress" and progress is not None:
                 progress(int(data["loaded"]), int(data["total"]), str(data["stage"]))
+            elif type == "notice":
+                warnings.warn(str(data["message"]), RuntimeWarning, stacklevel=1)
 
         reply = await transport.start("load", payload, on_event).future
         if not reply.get("ok"):
@@ -131,7 +187,7 @@ class LLM:
             from .errors import error_from_reply
 
             raise error_from_reply(reply.get("code", "internal"), reply.get("message", ""))
-        return cls(transport, ModelInfo.from_engine(reply["info"], chosen))
+        return cls(transport, ModelInfo.from_engine(reply["info"], chosen), LoadReport.from_reply(reply))
 
     # -- generation -----------------------------------------------------------------
 
@@ -217,6 +273,11 @@ class LLM:
     def info(self) -> ModelInfo:
         """Architecture, size, context, template, variant and threads of the loaded model."""
         return self._info
+
+    @property
+    def load_report(self) -> LoadReport | None:
+        """Where the model's files came from (network, cache, ...) and how long loading took."""
+        return self._report
 
     @property
     def last_stats(self) -> GenerationStats | None:

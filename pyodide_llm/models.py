@@ -55,3 +55,25 @@ class GenerationStats:
     def from_engine(cls, t: dict[str, Any]) -> GenerationStats:
         return cls(prompt_tokens=t["n_prompt"], cached_tokens=t["n_cached"], generated_tokens=t["n_generated"],
                    prefill_ms=t["prefill_ms"], decode_ms=t["decode_ms"])
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """How the model got into the engine (``LLM.load_report``).
+
+    ``sources`` has one entry per file: ``"network"``, ``"cache"``, ``"bytes"`` or
+    ``"blob"``; ``network_requests`` lists the model URLs the engine worker fetched
+    (from the browser's resource timing), so a load served from the cache shows none.
+    """
+
+    sources: tuple[str, ...]
+    notices: tuple[str, ...]
+    network_requests: tuple[str, ...]
+    total_ms: float  # worker side: fetching or reading, verifying, and llama.cpp's load
+    load_ms: float  # llama.cpp's part of it
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any]) -> LoadReport:
+        return cls(sources=tuple(reply.get("sources") or ()), notices=tuple(reply.get("notices") or ()),
+                   network_requests=tuple(f["url"] for f in reply.get("fetched") or ()),
+                   total_ms=float(reply.get("total_ms") or 0.0), load_ms=float(reply.get("load_ms") or 0.0))

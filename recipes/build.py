@@ -23,6 +23,7 @@ from pathlib import Path
 from .errors import RecipeError
 from .pins import REPO, cache_root, load_pins
 from .source import llama_source, model_file
+from .synthetic import cached_split
 from .toolchain import ensure_toolchain
 from .variants import ARTEFACTS, build_native, build_variant
 
@@ -75,12 +76,15 @@ def test_env() -> dict[str, str]:
     src = llama_source(pins, log)
     native = build_native(tc, pins, src, log)
     kernels = ",".join(f"{name}={d / 'plm-kernel-test.js'}" for name, d in cmd_wasm([]).items())
+    model = model_file(pins, "smollm2", log)
     return {
         "PLM_KERNEL_TESTS": kernels,
         "PLM_REPO": str(REPO),
         "PLM_WASM_DIR": str(DIST),
         "PLM_LLAMA_SRC": str(src),
-        "PLM_MODEL": str(model_file(pins, "smollm2", log)),
+        "PLM_MODEL": str(model),
+        # The same model as a 3-part split set (gguf-split naming), for split loading.
+        "PLM_MODEL_SPLIT": ",".join(str(p) for p in cached_split(model, 3, cache_root() / "models" / "split")),
         "PLM_NATIVE": str(native / "plm-native"),
         "PLM_TOOLCHAIN_ROOT": str(tc.root or ""),
     }

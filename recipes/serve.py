@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import functools
 import threading
+import sys
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
-class _Handler(SimpleHTTPRequestHandler):
+class Handler(SimpleHTTPRequestHandler):
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
                       ".js": "text/javascript", ".wasm": "application/wasm", ".gguf": "application/octet-stream",
                       ".whl": "application/zip", ".json": "application/json"}
@@ -69,15 +70,24 @@ class _Handler(SimpleHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up mid-response (a cancelled download) is normal, not an error."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class StaticServer:
     """Serve ``root`` on 127.0.0.1 (free port) in a thread; stop with :meth:`stop`."""
 
-    def __init__(self, root: Path, isolated: bool, ranges: bool = True) -> None:
-        handler = type("Handler", (_Handler,), {"isolated": isolated, "ranges": ranges, "log": []})
+    def __init__(self, root: Path, isolated: bool, ranges: bool = True, base: type[Handler] = Handler) -> None:
+        handler = type("Handler", (base,), {"isolated": isolated, "ranges": ranges, "log": []})
         self.root = root
         self.requests: list[str] = handler.log
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -4,6 +4,7 @@
 // request never leaves the engine half-changed.
 #include "engine.h"
 #include "plm_abi.h"
+#include "sha256.h"
 
 #include "llama.h"
 
@@ -36,6 +37,20 @@ template <typename T> T get_or(const json & j, const char * key, T def) {
     } catch (const std::exception &) {
         throw EngineError(code::bad_request, std::string("field '") + key + "' has the wrong type");
     }
+}
+
+// Running SHA-256 digests of model files as they stream in ("hash_*" actions).
+std::map<int64_t, Sha256> & hashes() {
+    static std::map<int64_t, Sha256> h;
+    return h;
+}
+
+Sha256 & hash_of(const json & r) {
+    auto it = hashes().find(get_or<int64_t>(r, "hash", -1));
+    if (it == hashes().end()) {
+        throw EngineError(code::bad_request, "no running hash with that id; start one with 'hash_begin'");
+    }
+    return it->second;
 }
 
 json bytes_array(const std::string & s) {
@@ -105,6 +120,7 @@ const std::map<std::string, Handler> & handlers() {
         {"load", [](const json & r) {
              LoadParams p;
              p.path       = get_or<std::string>(r, "path", "");
+             p.split_paths = get_or<std::vector<std::string>>(r, "paths", {});
              p.data       = reinterpret_cast<const void *>((uintptr_t) get_or<uint64_t>(r, "ptr", 0));
              p.size       = get_or<uint64_t>(r, "size", 0);
              p.n_ctx      = get_or<int32_t>(r, "n_ctx", p.n_ctx);
@@ -113,11 +129,30 @@ const std::map<std::string, Handler> & handlers() {
              p.vocab_only = get_or<bool>(r, "vocab_only", false);
              p.persistent_threads = get_or<bool>(r, "persistent_threads", true);
              p.mmap       = get_or<bool>(r, "mmap", false);
-             if (p.path.empty() == (p.data == nullptr)) {
-                 throw EngineError(code::bad_request, "'load' needs exactly one of 'path' or 'ptr'+'size'");
+             if ((int) !p.path.empty() + (int) (p.data != nullptr) + (int) !p.split_paths.empty() != 1) {
+                 throw EngineError(code::bad_request, "'load' needs exactly one of 'path', 'paths' or 'ptr'+'size'");
              }
              engine().load(p);
              return json{{"info", info_json()}, {"load_ms", engine().timings().load_ms}};
+         }},
+        {"hash_begin", [](const json &) {
+             static int64_t next = 1;
+             hashes().emplace(next, Sha256());
+             return json{{"hash", next++}};
+         }},
+        {"hash_update", [](const json & r) {  // bytes [ptr, ptr + size) of linear memory
+             const auto * p = reinterpret_cast<const uint8_t *>((uintptr_t) get_or<uint64_t>(r, "ptr", 0));
+             const uint64_t n = get_or<uint64_t>(r, "size", 0);
+             if (!p && n) {
+                 throw EngineError(code::bad_request, "'hash_update' needs 'ptr' and 'size'");
+             }
+             hash_of(r).update(p, (size_t) n);
+             return json::object();
+         }},
+        {"hash_end", [](const json & r) {
+             const std::string hex = hash_of(r).hex();
+             hashes().erase(get_or<int64_t>(r, "hash", -1));
+             return json{{"sha256", hex}};
          }},
         {"unload", [](const json &) {
              engine().unload();

@@ -87,7 +87,34 @@ struct BackendInit {
     }
 };
 
+
+// Check the magic first: llama.cpp's own message for a non-GGUF file is vague.
+void check_magic(FILE * f, const std::string & what) {
+    char magic[4] = {0, 0, 0, 0};
+    size_t got = fread(magic, 1, 4, f);
+    if (got != 4 || memcmp(magic, "GGUF", 4) != 0) {
+        fclose(f);
+        throw EngineError(code::not_gguf, what + "is not a GGUF file (it starts with " + std::to_string(got) +
+                                              " bytes that are not 'GGUF'); check the URL points at a .gguf "
+                                              "file, not an HTML page");
+    }
+    fseek(f, 0, SEEK_SET);
+}
+
 }  // namespace
+
+// Open a model file of the module's file system, add its size to file_size_, check its magic.
+FILE * Engine::open_gguf(const std::string & path, const std::string & what) {
+    FILE * f = fopen(path.c_str(), "rb");
+    if (!f) {
+        throw EngineError(code::file_not_found, what + "'" + path + "' is not in the engine's file system");
+    }
+    fseek(f, 0, SEEK_END);
+    file_size_ += (uint64_t) ftell(f);
+    fseek(f, 0, SEEK_SET);
+    check_magic(f, what.empty() ? "the model file " : what);
+    return f;
+}
 
 std::atomic_int32_t & abort_flag_ref() { return g_abort; }
 
@@ -139,37 +166,6 @@ void Engine::load(const LoadParams & p) {
     if (p.n_ctx < 0 || p.n_threads < 1 || p.n_threads > 256 || p.n_batch < 1) {
         throw EngineError(code::bad_request, "n_ctx must be >= 0, n_threads in 1..256 and n_batch >= 1");
     }
-    // Check the magic first: llama.cpp's own message for a non-GGUF file is vague.
-    FILE * f = nullptr;
-    if (p.data) {
-        if (p.size < 8) {
-            throw EngineError(code::not_gguf, "the model data is only " + std::to_string(p.size) +
-                                                  " bytes; a GGUF file starts with an 8-byte header");
-        }
-        f = fmemopen(const_cast<void *>(p.data), p.size, "rb");
-        file_size_ = p.size;
-    } else {
-        f = fopen(p.path.c_str(), "rb");
-        if (!f) {
-            throw EngineError(code::file_not_found, "no model file at '" + p.path + "' in the engine's file system");
-        }
-        fseek(f, 0, SEEK_END);
-        file_size_ = (uint64_t) ftell(f);
-        fseek(f, 0, SEEK_SET);
-    }
-    if (!f) {
-        throw EngineError(code::out_of_memory, "cannot open the model data");
-    }
-    char magic[4] = {0, 0, 0, 0};
-    size_t got = fread(magic, 1, 4, f);
-    if (got != 4 || memcmp(magic, "GGUF", 4) != 0) {
-        fclose(f);
-        throw EngineError(code::not_gguf, "the model data is not a GGUF file (it starts with " +
-                                              std::to_string(got) + " bytes that are not 'GGUF'); "
-                                              "check the URL points at a .gguf file, not an HTML page");
-    }
-    fseek(f, 0, SEEK_SET);
-
     llama_model_params mp = llama_model_default_params();
     // Read the tensors into buffers of their own, unless the caller asked for the
     // file to be mapped (memory-backed streams have no descriptor to map).
@@ -177,13 +173,42 @@ void Engine::load(const LoadParams & p) {
     mp.vocab_only = p.vocab_only;
     clear_log_errors();
     const int64_t t0 = ggml_time_us();
-    model_ = llama_model_load_from_file_ptr(f, mp);
-    fclose(f);
+    if (!p.split_paths.empty()) {
+        file_size_ = 0;
+        std::vector<const char *> names;
+        for (size_t i = 0; i < p.split_paths.size(); i++) {
+            FILE * part = open_gguf(p.split_paths[i], "split part " + std::to_string(i + 1) + " ");
+            fclose(part);
+            names.push_back(p.split_paths[i].c_str());
+        }
+        model_ = llama_model_load_from_splits(names.data(), names.size(), mp);
+    } else {
+        FILE * f = nullptr;
+        if (p.data) {
+            if (p.size < 8) {
+                throw EngineError(code::not_gguf, "the model data is only " + std::to_string(p.size) +
+                                                      " bytes; a GGUF file starts with an 8-byte header");
+            }
+            f = fmemopen(const_cast<void *>(p.data), p.size, "rb");
+            if (!f) {
+                throw EngineError(code::out_of_memory, "cannot open the model data");
+            }
+            file_size_ = p.size;
+            check_magic(f, "the model data ");
+        } else {
+            file_size_ = 0;
+            f = open_gguf(p.path, "");
+        }
+        model_ = llama_model_load_from_file_ptr(f, mp);
+        fclose(f);
+    }
     if (!model_) {
         const std::string why = recent_log_errors();
         const char * c = code::load_failed;
         if (contains(why, "unknown model architecture")) {
             c = code::unsupported_arch;
+        } else if (contains(why, "split")) {  // wrong part order or count, a part of another model
+            c = code::split_mismatch;
         } else if (contains(why, "failed to allocate") || contains(why, "out of memory") ||
                    contains(why, "bad_alloc") || contains(why, "unable to allocate")) {
             c = code::out_of_memory;

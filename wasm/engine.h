@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@ constexpr const char * no_model         = "no_model";
 constexpr const char * not_gguf         = "not_gguf";
 constexpr const char * load_failed      = "load_failed";
 constexpr const char * unsupported_arch = "unsupported_architecture";
+constexpr const char * split_mismatch   = "split_mismatch";
 constexpr const char * out_of_memory    = "out_of_memory";
 constexpr const char * file_not_found   = "file_not_found";
 constexpr const char * context_overflow = "context_overflow";
@@ -46,6 +48,8 @@ struct EngineError : std::runtime_error {
 
 struct LoadParams {
     std::string path;             // file in the module's file system, or empty
+    // Or: the parts of a split GGUF (gguf-split's -0000i-of-0000N files), in order.
+    std::vector<std::string> split_paths;
     const void * data = nullptr;  // or: bytes in linear memory (caller keeps ownership)
     uint64_t     size = 0;
     int32_t n_ctx     = 2048;     // 0 = the model's training context
@@ -146,6 +150,7 @@ class Engine {
     bool persistent_threads_ = true;
     int32_t n_batch_ = 512, n_threads_ = 1;
     uint64_t file_size_ = 0;
+    FILE * open_gguf(const std::string & path, const std::string & what);
     Timings timings_;
 };
 

@@ -48,14 +48,16 @@ export class EngineClient {
 
   /**
    * Start the worker for a variant. `files` maps names to Blob URLs:
-   * worker, binding (engine.mjs), engine (plm-engine.mjs), wasm (plm-engine.wasm).
+   * worker, binding (engine.mjs), store (store.mjs), sources (sources.mjs), engine (plm-engine.mjs),
+   * wasm (plm-engine.wasm).
    */
   static async start(files, protocol, variant, nThreads) {
     const worker = new Worker(files.worker, { type: "module", name: `pyodide_llm ${variant}` });
     const client = new EngineClient(worker, protocol);
     const r = await client.request("hello", {
       protocol, version: protocol.version, variant, n_threads: nThreads,
-      binding_url: files.binding, engine_url: files.engine, wasm_url: files.wasm,
+      binding_url: files.binding, engine_url: files.engine, wasm_url: files.wasm, store_url: files.store,
+      sources_url: files.sources,
     }).promise;
     if (!r.ok) {
       client.terminate();
@@ -75,12 +77,13 @@ export class EngineClient {
     if (this.dead) {
       return { id, promise: Promise.resolve({ ok: false, code: "engine_crashed", message: this.dead }) };
     }
-    if (type === "load" && typeof payload.url === "string") {
+    if (type === "load" && Array.isArray(payload.parts)) {
       // Page-relative URLs mean the page's location, not the worker's blob: URL.
       try {
-        payload = { ...payload, url: new URL(payload.url, globalThis.location?.href).href };
+        const parts = payload.parts.map((p) => ({ ...p, url: new URL(p.url, globalThis.location?.href).href }));
+        payload = { ...payload, parts };
       } catch {
-        return { id, promise: Promise.resolve({ ok: false, code: "bad_request", message: `bad URL ${payload.url}` }) };
+        return { id, promise: Promise.resolve({ ok: false, code: "bad_request", message: "a model URL is not valid" }) };
       }
     }
     let resolve;

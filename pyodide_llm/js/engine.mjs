@@ -117,6 +117,18 @@ export class Engine {
   }
 
   /**
+   * A running SHA-256 (the engine's hash_* actions) over spans of linear memory:
+   * {update(ptr, size), end() -> hex digest}.
+   */
+  beginHash() {
+    const { hash } = this.action("hash_begin");
+    return {
+      update: (ptr, size) => this.action("hash_update", { hash, ptr, size }),
+      end: () => this.action("hash_end", { hash }).sha256,
+    };
+  }
+
+  /**
    * Copy bytes into the engine's linear memory; returns {ptr, size} for
    * load({ptr, size}). The caller frees with freeBytes once the model is loaded.
    */

@@ -4,7 +4,8 @@
 //   client -> worker  {id, type, payload}
 //   worker -> client  {id, ok: true, ...reply}  |  {id, ok: false, code, message}
 //                     {id, event, data}        (events of request id: token, progress)
-// The first request is "hello" {protocol, engine_url, wasm_url, variant, n_threads}:
+// The first request is "hello" {protocol, engine_url, wasm_url, binding_url, store_url,
+// sources_url, variant, n_threads}:
 // the worker checks the protocol version and instantiates the variant.
 // Generation runs one decode step per action and yields to the event loop
 // between steps, so "cancel" requests are seen within one token; during a
@@ -13,6 +14,7 @@
 
 let engine = null;
 let engineModule = null;
+const modules = {}; // store.mjs and sources.mjs, imported from the Blob URLs "hello" names
 let protocol = null;
 const cancelled = new Set();
 let generating = null; // id of the running generation
@@ -49,6 +51,8 @@ async function hello(id, p) {
     return fail(id, "protocol_mismatch", `worker speaks protocol ${p.version}, client sent ${protocol?.version}`);
   }
   const { createEngine } = await import(p.binding_url);
+  modules.store = await import(p.store_url);
+  modules.sources = await import(p.sources_url);
   const { default: factory } = await import(p.engine_url);
   const wasmBinary = await (await fetch(p.wasm_url)).arrayBuffer();
   engine = await createEngine(factory, {
@@ -64,105 +68,69 @@ async function hello(id, p) {
   reply(id, { ok: true, variant: p.variant, build, abort_flag: engine.abortFlag });
 }
 
-/**
- * Stream a model straight into the engine's linear memory; returns {ptr, size}.
- * With a Content-Length the region is allocated once and filled chunk by chunk, so
- * no JS ArrayBuffer ever holds the whole file; without one it grows by doubling.
- */
-async function fetchModelIntoEngine(id, url) {
-  let resp;
-  try {
-    resp = await fetch(url);
-  } catch (e) {
-    throw Object.assign(new Error(`network error fetching ${url}: ${e.message}`), { code: "network_error" });
-  }
-  if (!resp.ok) {
-    throw Object.assign(new Error(`HTTP ${resp.status} ${resp.statusText} for ${url}`), {
-      code: "http_error",
-      status: resp.status,
-    });
-  }
-  return streamIntoEngine(id, resp.body, Number(resp.headers.get("content-length")) || 0, url);
-}
-
-/** Copy a stream of known (or unknown: 0) length into linear memory; returns {ptr, size, base}. */
-async function streamIntoEngine(id, body, total, what, stage = "download") {
-  let region = engine.allocRegion(total || 1 << 24);
-  let loaded = 0;
-  let lastReport = 0;
-  try {
-    const reader = body.getReader();
-    for (;;) {
-      let chunk;
-      try {
-        chunk = await reader.read();
-      } catch (e) {
-        throw Object.assign(new Error(`reading ${what} failed after ${loaded} bytes: ${e.message}`),
-                            { code: "network_error" });
-      }
-      if (chunk.done) break;
-      const value = chunk.value;
-      if (loaded + value.length > region.size) { // no (or a compressed) Content-Length: grow
-        const bigger = engine.allocRegion(Math.max(region.size * 2, loaded + value.length));
-        engine.heapU8.copyWithin(bigger.ptr, region.ptr, region.ptr + loaded);
-        engine.freeBytes(region);
-        region = bigger;
-      }
-      engine.heapU8.set(value, region.ptr + loaded);
-      loaded += value.length;
-      if (loaded - lastReport >= (total ? total / 100 : 1 << 22)) {
-        lastReport = loaded;
-        event(id, "progress", { loaded, total, stage });
-      }
-    }
-    if (total && loaded < total) {
-      throw Object.assign(new Error(`${what} ended after ${loaded} of ${total} bytes`),
-                          { code: "network_error" });
-    }
-  } catch (e) {
-    engine.freeBytes(region);
-    throw e;
-  }
-  event(id, "progress", { loaded, total: total || loaded, stage });
-  return { ...region, size: loaded };
-}
-
-let modelRegion = null; // the model file's bytes in linear memory: the mapped weights live here
+let modelRegions = []; // the model files' bytes in linear memory: the mapped weights live here
 
 function releaseModel() {
-  if (modelRegion) {
+  if (modelRegions.length) {
     engine.action("unload");
-    engine.freeBytes(modelRegion);
-    modelRegion = null;
+    for (const r of modelRegions) engine.freeBytes(r);
+    modelRegions = [];
   }
+}
+
+/** URLs the worker fetched since `since` (resource timing), to show what came from the network. */
+function fetchedSince(since, urls) {
+  return performance.getEntriesByType("resource")
+    .filter((e) => e.startTime >= since && urls.has(e.name))
+    .map((e) => ({ url: e.name, bytes: e.encodedBodySize }));
 }
 
 async function load(id, p) {
   releaseModel();
-  let region;
+  const started = performance.now();
+  const progress = (loaded, total, stage) => event(id, "progress", { loaded, total, stage });
+  const notices = [];
+  let regions;
+  let sources;
   if (p.bytes) {
     const bytes = new Uint8Array(p.bytes);
-    region = engine.allocRegion(bytes.length);
+    const region = engine.allocRegion(bytes.length);
     engine.heapU8.set(bytes, region.ptr);
+    regions = [region];
+    sources = ["bytes"];
   } else if (p.blob) { // a File or Blob, e.g. from <input type=file>: read in chunks, never whole
-    region = await streamIntoEngine(id, p.blob.stream(), p.blob.size, p.blob.name || "the Blob", "read");
+    regions = await modules.sources.readBlob(engine, p.blob, progress);
+    sources = ["blob"];
   } else {
-    region = await fetchModelIntoEngine(id, p.url);
+    const store = p.cache ? await modules.store.openStore(p.cache === true ? "auto" : p.cache) : null;
+    const fetcher = new modules.sources.ModelFetcher(engine, store, progress, (message) => {
+      notices.push(message);
+      event(id, "notice", { message });
+    });
+    regions = await fetcher.fetchAll(p.parts);
+    sources = fetcher.sources;
   }
   const FS = engineModule.FS;
-  engine.exposeAsFile(MODEL_PATH, region);
-  event(id, "progress", { loaded: 0, total: region.size, stage: "load" });
+  const paths = regions.map((_, i) => `/models/part-${i + 1}.gguf`);
+  regions.forEach((r, i) => engine.exposeAsFile(paths[i], r));
+  const size = regions.reduce((n, r) => n + r.size, 0);
+  progress(0, size, "load");
   try {
-    const r = engine.action("load", { path: MODEL_PATH, n_ctx: p.n_ctx, n_threads: p.n_threads, n_batch: p.n_batch,
-                                       persistent_threads: p.persistent_threads, mmap: true });
-    modelRegion = region;
-    event(id, "progress", { loaded: region.size, total: region.size, stage: "load" });
-    reply(id, { ok: true, info: r.info, load_ms: r.load_ms });
+    const r = engine.action("load", {
+      ...(paths.length > 1 ? { paths } : { path: paths[0] }),
+      n_ctx: p.n_ctx, n_threads: p.n_threads, n_batch: p.n_batch, persistent_threads: p.persistent_threads,
+      mmap: true,
+    });
+    modelRegions = regions;
+    progress(size, size, "load");
+    const urls = new Set((p.parts || []).map((x) => x.url));
+    reply(id, { ok: true, info: r.info, load_ms: r.load_ms, sources, notices,
+      fetched: fetchedSince(started, urls), total_ms: performance.now() - started });
   } catch (e) {
-    engine.freeBytes(region);
+    for (const r of regions) engine.freeBytes(r);
     throw e;
   } finally {
-    FS.unlink(MODEL_PATH); // the name only: the bytes stay where the weights were mapped
+    for (const path of paths) FS.unlink(path); // the names only: the bytes stay where the weights were mapped
   }
 }
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from recipes.serve import StaticServer  # noqa: E402
-from testsite import build_site  # noqa: E402
+from testsite import FaultyHandler, build_site  # noqa: E402
 
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
@@ -58,7 +58,8 @@ def site(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def servers(site):
     # The plain server also lacks Range support, the other way static servers differ.
-    isolated, plain = StaticServer(site, isolated=True), StaticServer(site, isolated=False, ranges=False)
+    isolated = StaticServer(site, isolated=True, base=FaultyHandler)
+    plain = StaticServer(site, isolated=False, ranges=False, base=FaultyHandler)
     yield {"isolated": isolated, "plain": plain}
     isolated.stop()
     plain.stop()

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from recipes.serve import Handler  # noqa: E402
+from recipes.pins import cache_root  # noqa: E402
+from recipes.synthetic import cached_split, write_unknown_architecture  # noqa: E402
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>pyodide_llm test page</title></head>
@@ -37,5 +44,47 @@ def build_site(root: Path, pyodide_dist: Path, wheel: Path, model: Path) -> Path
     with open(root / "models" / "huge.gguf", "wb") as f:
         f.write(head)
         f.truncate(20 << 30)
+    # SmolLM2 as a 3-part split set; the same model split at other tensors (for mixing);
+    # a 4-part set with its third part missing.
+    splits = cache_root() / "models" / "split"
+    for folder, parts in (("split", cached_split(model, 3, splits)), ("other", cached_split(model, 3, splits, 40)),
+                          ("gap", cached_split(model, 4, splits)[:2] + cached_split(model, 4, splits)[3:])):
+        (root / "models" / folder).mkdir()
+        for part in parts:
+            os.symlink(part, root / "models" / folder / part.name.replace(model.stem, "smollm2"))
+    write_unknown_architecture(root / "models" / "unknown-arch.gguf")
     (root / "index.html").write_text(PAGE)
     return root
+
+
+class FaultyHandler(Handler):
+    """The test server, plus broken connections on request.
+
+    ``?cut=N``: a whole-file response stops after N bytes (a resumed Range
+    request is then served in full). ``?cut_every=N``: every response, ranged or
+    not, stops after N bytes of body. The connection is closed where it stops,
+    as when a network drops mid download.
+    """
+
+    def do_GET(self) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        ranged = "Range" in self.headers and self.ranges
+        cut = int((query.get("cut_every") or query.get("cut") or ["0"])[0])
+        if not cut or ("cut" in query and ranged):
+            return super().do_GET()
+        self.log.append(self.path)
+        path = Path(self.translate_path(self.path))
+        size = path.stat().st_size
+        first, _, last = (self.headers["Range"].split("=")[1] if ranged else "0-").partition("-")
+        start, end = int(first), min(int(last or size - 1), size - 1)
+        self.send_response(206 if ranged else 200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(end + 1 - start))
+        if ranged:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        with open(path, "rb") as f:
+            f.seek(start)
+            self.wfile.write(f.read(min(cut, end + 1 - start)))
+        self.wfile.flush()
+        self.close_connection = True

@@ -1,0 +1,112 @@
+"""``pyodide_llm.cache``: the models this site keeps in the browser's storage.
+
+Why: a model downloaded once is read from the Origin Private File System (or
+the Cache API where OPFS is missing) on every later load, with no network.
+These functions show what is kept, how much space it takes and what the
+browser allows, and remove entries. All are coroutines (browser storage is
+asynchronous); they work only in the browser.
+
+Entries are keyed by the model's absolute URL. ``LLM.load(..., cache=False)``
+neither reads nor writes the cache.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import UnsupportedEnvironmentError
+
+__all__ = ["CachedModel", "clear", "delete", "list", "size", "usage"]
+
+
+@dataclass(frozen=True)
+class CachedModel:
+    """One cached file (a whole model, or one part of a split model)."""
+
+    url: str | None  # None for an interrupted download, which is never read
+    size: int  # bytes the file has
+    stored_bytes: int  # bytes on disk now
+    sha256: str | None
+    etag: str | None
+    stored_at: datetime | None
+    complete: bool
+
+    @classmethod
+    def from_js(cls, d: dict[str, Any]) -> CachedModel:
+        at = d.get("stored_at")
+        return cls(url=d.get("url"), size=int(d.get("size") or d.get("stored_bytes") or 0),
+                   stored_bytes=int(d.get("stored_bytes") or 0), sha256=d.get("sha256"), etag=d.get("etag"),
+                   stored_at=datetime.fromtimestamp(at / 1000, timezone.utc) if at else None,
+                   complete=bool(d.get("complete")))
+
+
+async def _store(storage: str) -> Any:
+    from ._env import IN_PYODIDE
+
+    if not IN_PYODIDE:
+        raise UnsupportedEnvironmentError("the model cache lives in the browser's storage; pyodide_llm.cache "
+                                          "works in Pyodide only", "unsupported_environment")
+    from ._browser import open_store
+
+    return await open_store(storage)
+
+
+async def list(*, storage: str = "auto") -> builtins.list[CachedModel]:  # noqa: A001 (the module's verb)
+    """Every cached file, complete or interrupted, newest first.
+
+    ``storage`` is ``"auto"`` (OPFS, else the Cache API), ``"opfs"`` or ``"cache-api"``.
+    """
+    store = await _store(storage)
+    if store is None:
+        return []
+    entries = [CachedModel.from_js(e) for e in (await store.list()).to_py()]
+    epoch = datetime.fromtimestamp(0, timezone.utc)
+    return sorted(entries, key=lambda e: e.stored_at or epoch, reverse=True)
+
+
+async def size(*, storage: str = "auto") -> int:
+    """Bytes the cached files take on disk (interrupted downloads included)."""
+    return sum(e.stored_bytes for e in await list(storage=storage))
+
+
+async def usage() -> dict[str, int]:
+    """What the browser reports for this site: ``{"usage": bytes used, "quota": bytes allowed}``."""
+    await _store("auto")
+    import js  # type: ignore[import-not-found]
+
+    est = (await js.navigator.storage.estimate()).to_py()
+    return {"usage": int(est.get("usage", 0)), "quota": int(est.get("quota", 0))}
+
+
+async def delete(url: str | Sequence[str], *, storage: str = "auto") -> int:
+    """Remove a cached model: a URL (page-relative is fine), a split model's first URL or its part list.
+
+    Returns the number of files that were cached.
+    """
+    from ._browser import absolute_url
+    from .sources import model_parts
+
+    store = await _store(storage)
+    if store is None:
+        return 0
+    removed = 0
+    for part in model_parts(url):
+        href = absolute_url(part.url)
+        if await store.lookup(href) is not None:
+            removed += 1
+        await store.remove(href)
+    return removed
+
+
+async def clear(*, storage: str = "auto") -> int:
+    """Remove every cached file, interrupted downloads included; returns how many there were."""
+    store = await _store(storage)
+    if store is None:
+        return 0
+    n = len((await store.list()).to_py())
+    await store.clear()
+    return n

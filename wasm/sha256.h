@@ -1,0 +1,28 @@
+// Streaming SHA-256 (FIPS 180-4) over bytes already in linear memory.
+//
+// Why in the engine: the worker streams every model (download, File, cache read)
+// into linear memory anyway, and the hash of a multi-GB file is ~2x faster in
+// wasm than in JavaScript; crypto.subtle cannot hash a stream at all.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace plm {
+
+class Sha256 {
+  public:
+    Sha256();
+    void        update(const uint8_t * data, size_t n);
+    std::string hex();  // 64 lowercase hex digits; the object is spent afterwards
+
+  private:
+    void     block(const uint8_t * p);
+    uint32_t h_[8];
+    uint8_t  tail_[64];
+    size_t   tail_len_ = 0;
+    uint64_t length_   = 0;
+};
+
+}  // namespace plm
