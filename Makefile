@@ -12,7 +12,8 @@ help:
 	@echo "make test-host  run the host tests (recipes' failure paths)"
 	@echo "make test-node  run the node 24 tests of the wasm build"
 	@echo "make wheel      build dist/pyodide_llm-*.whl (pure, with the engines)"
-	@echo "make test-browser  run the browser tests (headless Chromium, offline Pyodide)"
+	@echo "make test-browser  run the browser tests (headless Chromium, offline Pyodide);"
+	@echo "                   PYTEST_ARGS='-m \"not slow\"' skips the > 4.5 GB model test"
 
 demo:
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
@@ -35,7 +36,7 @@ wheel:
 	$(PYTHON) -m recipes.build wheel
 
 test-browser: wheel
-	$(PYTHON) -m pytest -q -p no:cacheprovider tests/browser
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/browser $(PYTEST_ARGS)
 
 test-host:
 	$(PYTHON) -m pytest -q tests/host

@@ -9,6 +9,7 @@ weights. Nothing here loads a model; llama.cpp does that in the tests.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ class Shape:
     n_ctx_train: int
     tied_output: bool = True
 
+
+# Bump when _Weights or write_model change what they write.
+WEIGHTS_FORMAT = 1
 
 # Llama-3.1-8B's hyper-parameters: with Q4_1 weights the file is ~5.0 GB.
 LLAMA_8B = Shape("llama", 4096, 32, 32, 8, 14336, 128256, 5e5, False, 131072, tied_output=False)
@@ -211,4 +215,30 @@ def cached_split(model: Path, n_parts: int, root: Path, first: int = 0) -> list[
     parts = [out / f"{model.stem}-{i:05d}-of-{n_parts:05d}.gguf" for i in range(1, n_parts + 1)]
     if not all(p.exists() for p in parts):
         split_model(model, out / model.stem, n_parts, first)
+    return parts
+
+
+def cached_big_model(tokenizer_from: Path, root: Path, shape: Shape = LLAMA_8B,
+                     split_max_size: int = 1_900_000_000) -> list[Path]:
+    """The Llama-8B-shape Q4_1 model (~5 GB) as parts under 2 GB, written once under ``root``.
+
+    A ``parts.txt`` listing the parts is written last: without it the set is incomplete.
+    """
+    import json
+    from dataclasses import asdict
+
+    from .pins import digest
+
+    # Keyed by what the bytes depend on (not this file: an edit must not rewrite 5 GB).
+    key = digest(json.dumps(asdict(shape)), split_max_size, WEIGHTS_FORMAT, tokenizer_from.name)
+    stem = f"{shape.arch}-{shape.n_embd}x{shape.n_layer}-q4_1-"
+    out = root / (stem + key)
+    listing = out / "parts.txt"
+    if listing.exists():
+        return [out / name for name in listing.read_text().split()]
+    for old in root.glob(stem + "*"):  # an older or interrupted set
+        shutil.rmtree(old)
+    out.mkdir(parents=True, exist_ok=True)
+    parts = write_model(shape, tokenizer_from, out / "model.gguf", "Q4_1", split_max_size)
+    listing.write_text("\n".join(p.name for p in parts) + "\n")
     return parts

@@ -40,6 +40,10 @@ def ensure_chromium() -> None:
         subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], env=env, check=True)
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "slow: minutes long (the > 4.5 GB model); skip with -m 'not slow'")
+
+
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> Path:
     from recipes.build import log
