@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from . import cache
 from .capabilities import capabilities
 from .errors import (
+    CacheError,
     ContextOverflowError,
     EngineCrashedError,
     GenerationCancelled,
@@ -14,24 +16,27 @@ from .errors import (
 )
 from .inspection import GGUFInfo, inspect
 from .llm import LLM
-from .models import GenerationStats, ModelInfo
+from .models import GenerationStats, LoadReport, ModelInfo
 from .stream import TokenStream
 
 __version__ = "0.0.1"
 
 __all__ = [
     "LLM",
+    "CacheError",
     "ContextOverflowError",
     "EngineCrashedError",
     "GenerationCancelled",
     "GGUFInfo",
     "GenerationStats",
     "LLMError",
+    "LoadReport",
     "ModelInfo",
     "ModelLoadError",
     "ModelSourceError",
     "TokenStream",
     "UnsupportedEnvironmentError",
+    "cache",
     "capabilities",
     "inspect",
 ]

@@ -188,7 +188,7 @@ async def open_store(kind: str | bool = "auto") -> Any:
     if _store_module is None:
         _store_module = await run_js(f"import({_FILES.url('js/store.mjs')!r})")
     try:
-        return await _store_module.openStore("auto" if kind is True else kind)
+        return await _store_module.openStore("auto" if kind in (True, "revalidate") else kind)
     except Exception as e:  # a JS Error with a protocol code
         raise js_error(e, "unsupported_environment") from None
 

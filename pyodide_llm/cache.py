@@ -30,7 +30,8 @@ class CachedModel:
     url: str | None  # None for an interrupted download, which is never read
     size: int  # bytes the file has
     stored_bytes: int  # bytes on disk now
-    sha256: str | None
+    sha256: str | None  # known when the model was loaded with sha256=
+    checksum: str | None  # the fast checksum every cached load verifies
     etag: str | None
     stored_at: datetime | None
     complete: bool
@@ -39,7 +40,8 @@ class CachedModel:
     def from_js(cls, d: dict[str, Any]) -> CachedModel:
         at = d.get("stored_at")
         return cls(url=d.get("url"), size=int(d.get("size") or d.get("stored_bytes") or 0),
-                   stored_bytes=int(d.get("stored_bytes") or 0), sha256=d.get("sha256"), etag=d.get("etag"),
+                   stored_bytes=int(d.get("stored_bytes") or 0), sha256=d.get("sha256"),
+                   checksum=d.get("checksum"), etag=d.get("etag"),
                    stored_at=datetime.fromtimestamp(at / 1000, timezone.utc) if at else None,
                    complete=bool(d.get("complete")))
 

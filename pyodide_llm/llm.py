@@ -52,7 +52,7 @@ async def _memory_need(source: Any, opts: LoadOptions, cache: bool | str) -> Mem
     return estimate(info, opts.n_ctx, opts.n_batch)
 
 
-_CACHE_KINDS = (True, False, "opfs", "cache-api")
+_CACHE_KINDS = (True, False, "opfs", "cache-api", "revalidate")
 
 
 class LLM:
@@ -102,7 +102,9 @@ class LLM:
         cache
             Keep downloaded files in the browser's storage and read them from there next
             time, with no network: ``True`` (OPFS, else the Cache API), ``"opfs"``,
-            ``"cache-api"``, or ``False``. See :mod:`pyodide_llm.cache`.
+            ``"cache-api"``, or ``False``. ``"revalidate"`` also asks the server (one HEAD
+            request) whether the file changed (size or ETag) and downloads it again if so.
+            Cached files are keyed by URL. See :mod:`pyodide_llm.cache`.
         sha256
             Expected SHA-256 (hex) of the file, or one per part: the bytes are hashed as
             they stream in and a mismatch raises :class:`ModelSourceError` (``checksum_mismatch``).
@@ -122,7 +124,7 @@ class LLM:
         """
         opts = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, variant=variant)
         if cache not in _CACHE_KINDS:
-            raise ValueError(f"cache must be True, False, 'opfs' or 'cache-api', not {cache!r}")
+            raise ValueError(f"cache must be True, False, 'opfs', 'cache-api' or 'revalidate', not {cache!r}")
         from .progress import resolve
 
         progress = resolve(progress)

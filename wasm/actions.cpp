@@ -4,6 +4,7 @@
 // request never leaves the engine half-changed.
 #include "engine.h"
 #include "plm_abi.h"
+#include "checksum.h"
 #include "sha256.h"
 
 #include "llama.h"
@@ -39,13 +40,29 @@ template <typename T> T get_or(const json & j, const char * key, T def) {
     }
 }
 
-// Running SHA-256 digests of model files as they stream in ("hash_*" actions).
-std::map<int64_t, Sha256> & hashes() {
-    static std::map<int64_t, Sha256> h;
+// A running digest of a model file as it streams in: SHA-256 or the fast checksum.
+struct Digest {
+    bool     sha256;
+    Sha256   sha;
+    Checksum sum;
+
+    void update(const uint8_t * p, size_t n) {
+        if (sha256) {
+            sha.update(p, n);
+        } else {
+            sum.update(p, n);
+        }
+    }
+
+    std::string hex() { return sha256 ? sha.hex() : sum.hex(); }
+};
+
+std::map<int64_t, Digest> & hashes() {  // the "hash_*" actions' running digests
+    static std::map<int64_t, Digest> h;
     return h;
 }
 
-Sha256 & hash_of(const json & r) {
+Digest & hash_of(const json & r) {
     auto it = hashes().find(get_or<int64_t>(r, "hash", -1));
     if (it == hashes().end()) {
         throw EngineError(code::bad_request, "no running hash with that id; start one with 'hash_begin'");
@@ -135,9 +152,13 @@ const std::map<std::string, Handler> & handlers() {
              engine().load(p);
              return json{{"info", info_json()}, {"load_ms", engine().timings().load_ms}};
          }},
-        {"hash_begin", [](const json &) {
+        {"hash_begin", [](const json & r) {  // {kind: "sha256" (default) | "checksum"}
+             const std::string kind = get_or<std::string>(r, "kind", "sha256");
+             if (kind != "sha256" && kind != "checksum") {
+                 throw EngineError(code::bad_request, "hash kind must be 'sha256' or 'checksum'");
+             }
              static int64_t next = 1;
-             hashes().emplace(next, Sha256());
+             hashes().emplace(next, Digest{kind == "sha256", Sha256(), Checksum()});
              return json{{"hash", next++}};
          }},
         {"hash_update", [](const json & r) {  // bytes [ptr, ptr + size) of linear memory
@@ -152,7 +173,7 @@ const std::map<std::string, Handler> & handlers() {
         {"hash_end", [](const json & r) {
              const std::string hex = hash_of(r).hex();
              hashes().erase(get_or<int64_t>(r, "hash", -1));
-             return json{{"sha256", hex}};
+             return json{{"digest", hex}};
          }},
         {"unload", [](const json &) {
              engine().unload();

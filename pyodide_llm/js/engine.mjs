@@ -117,14 +117,15 @@ export class Engine {
   }
 
   /**
-   * A running SHA-256 (the engine's hash_* actions) over spans of linear memory:
-   * {update(ptr, size), end() -> hex digest}.
+   * A running digest (the engine's hash_* actions) over spans of linear memory:
+   * {update(ptr, size), end() -> hex}. kind "sha256", or "checksum": the fast
+   * integrity check of cached files (wasm/checksum.h).
    */
-  beginHash() {
-    const { hash } = this.action("hash_begin");
+  beginHash(kind = "sha256") {
+    const { hash } = this.action("hash_begin", { kind });
     return {
       update: (ptr, size) => this.action("hash_update", { hash, ptr, size }),
-      end: () => this.action("hash_end", { hash }).sha256,
+      end: () => this.action("hash_end", { hash }).digest,
     };
   }
 

@@ -2,12 +2,14 @@
 // network (resuming broken downloads), or a browser File/Blob.
 //
 // Every file is streamed chunk by chunk into its own 64 KiB-aligned region of
-// linear memory and hashed there by the engine (SHA-256, its hash_* actions),
-// so no JS ArrayBuffer ever holds a whole file. The parts of a split model are
-// fetched in parallel (at most PARALLEL at once). A downloaded file is written to
-// the store as it arrives; its metadata (size, ETag, SHA-256) is written only
-// once the whole file has arrived and been verified, so an interrupted download
-// is never taken for a cached model.
+// linear memory and digested there by the engine (its hash_* actions), so no JS
+// ArrayBuffer ever holds a whole file: SHA-256 when the caller gave sha256=, and
+// a fast checksum (wasm/checksum.h) of every file that goes into the cache, which
+// every cached load verifies. The parts of a split model are fetched in parallel
+// (at most PARALLEL at once). A downloaded file is written to the store as it
+// arrives; its metadata (size, ETag, checksum, SHA-256 if computed) is written
+// only once the whole file has arrived and been verified, so an interrupted
+// download is never taken for a cached model.
 // No imports: loaded from a Blob URL; the worker hands over the engine and store.
 
 const PARALLEL = 3;
@@ -18,15 +20,18 @@ function sourceError(code, message) {
   return Object.assign(new Error(message), { code });
 }
 
-/** Copies a stream into a region of linear memory, hashing it as it goes if asked to. */
+/**
+ * Copies a stream into a region of linear memory, digesting it as it goes:
+ * `kinds` lists the digests wanted ("sha256", "checksum": see engine.beginHash).
+ */
 class RegionSink {
-  constructor(engine, size, hashing) {
+  constructor(engine, size, kinds = []) {
     this.engine = engine;
     this.region = engine.allocRegion(size || 1 << 24);
     this.known = !!size;
     this.loaded = 0;
     this.hashed = 0;
-    this.hash = hashing ? engine.beginHash() : null;
+    this.hashes = Object.fromEntries(kinds.map((k) => [k, engine.beginHash(k)]));
     this.open = true;
   }
 
@@ -43,31 +48,32 @@ class RegionSink {
     }
     e.heapU8.set(chunk, this.region.ptr + this.loaded);
     this.loaded += chunk.length;
-    if (this.hash && this.loaded - this.hashed >= HASH_SPAN) this._hashUpTo(this.loaded);
+    if (this.loaded - this.hashed >= HASH_SPAN) this._hashUpTo(this.loaded);
   }
 
   _hashUpTo(end) {
-    this.hash.update(this.region.ptr + this.hashed, end - this.hashed);
+    for (const h of Object.values(this.hashes)) h.update(this.region.ptr + this.hashed, end - this.hashed);
     this.hashed = end;
   }
 
-  /** The filled region {ptr, size, base} and the hex SHA-256 of its bytes (null if not hashing). */
+  _endHashes() {
+    const out = Object.fromEntries(Object.entries(this.hashes).map(([k, h]) => [k, h.end()]));
+    this.hashes = {};
+    return out;
+  }
+
+  /** The filled region {ptr, size, base} and the digests asked for ({sha256?, checksum?}). */
   finish() {
-    let sha256 = null;
-    if (this.hash) {
-      this._hashUpTo(this.loaded);
-      sha256 = this.hash.end();
-      this.hash = null;
-    }
+    this._hashUpTo(this.loaded);
+    const digests = this._endHashes();
     this.open = false;
-    return { region: { ...this.region, size: this.loaded }, sha256 };
+    return { region: { ...this.region, size: this.loaded }, digests };
   }
 
   /** Give the region back (before finish, on failure). */
   free() {
     if (!this.open) return;
-    if (this.hash) this.hash.end();
-    this.hash = null;
+    this._endHashes();
     this.open = false;
     this.engine.freeBytes(this.region);
   }
@@ -80,11 +86,15 @@ class RegionSink {
  * @param {object|null} store  the model store (store.mjs), or null for no caching
  * @param {Function} progress  (loaded, total, stage) for all files together
  * @param {Function} notice    (message) for what the user should know, e.g. a damaged cache entry
+ * @param {Function} readEntry store.mjs's readEntry (this module has no imports)
+ * @param {boolean} revalidate  ask the server (HEAD) whether a cached file changed before using it
  */
 export class ModelFetcher {
-  constructor(engine, store, progress, notice) {
+  constructor(engine, store, progress, notice, readEntry, revalidate = false) {
     this.engine = engine;
     this.store = store;
+    this.readEntry = readEntry;
+    this.revalidate = revalidate;
     this.progress = progress;
     this.notice = notice;
     this.sizes = new Map(); // part -> bytes expected
@@ -137,28 +147,49 @@ export class ModelFetcher {
   async _fetchOne(i, part) {
     if (this.store) {
       const cached = await this.store.lookup(part.url);
-      if (cached && cached.blob && (!part.sha256 || part.sha256 === cached.meta.sha256)) {
+      const damaged = cached && (cached.damaged || (!cached.meta.checksum && "it has no checksum") ||
+        (part.sha256 && cached.meta.sha256 && cached.meta.sha256 !== part.sha256 && "not the requested sha256") ||
+        (this.revalidate && await this._changedOnServer(part.url, cached.meta)));
+      if (cached && !damaged) {
         const region = await this._readCached(i, part, cached);
         if (region) return region;
       } else if (cached) {
-        await this.store.remove(part.url); // truncated, unreadable, or not the requested sha256
-        this.notice(`the cached copy of ${part.url} is unusable (${cached.damaged || "not the requested sha256"}); ` +
-          "downloading it again");
+        await this.store.remove(part.url);
+        this.notice(`the cached copy of ${part.url} is unusable (${damaged}); downloading it again`);
       }
     }
     return this._download(i, part);
   }
 
-  /** A cached file into memory, verified against its stored SHA-256; null if it fails the check. */
+  /** Why the server's copy differs from the cached one (size or ETag), or null (same, or offline). */
+  async _changedOnServer(url, meta) {
+    let resp;
+    try {
+      resp = await fetch(url, { method: "HEAD", signal: this.abort.signal });
+    } catch {
+      this.notice(`could not reach ${url} to revalidate it; using the cached copy`);
+      return null;
+    }
+    if (!resp.ok) return null;
+    const size = Number(resp.headers.get("content-length")) || 0;
+    const etag = resp.headers.get("etag");
+    if (size && size !== meta.size) return `the server's file is now ${size} bytes, not ${meta.size}`;
+    if (etag && meta.etag && etag !== meta.etag) return "the server's ETag changed";
+    return null;
+  }
+
+  /**
+   * A cached file into memory, verified against its stored checksum (and against
+   * the requested sha256, hashed now if the entry was stored without one);
+   * null if it fails the check (the entry is then removed).
+   */
   async _readCached(i, part, cached) {
-    const sink = new RegionSink(this.engine, cached.meta.size, true);
+    const kinds = part.sha256 && !cached.meta.sha256 ? ["checksum", "sha256"] : ["checksum"];
+    const sink = new RegionSink(this.engine, cached.meta.size, kinds);
     this.sizes.set(i, cached.meta.size);
     try {
-      const reader = cached.blob.stream().getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        sink.push(value);
+      for await (const chunk of this.readEntry(cached)) {
+        sink.push(chunk);
         this.done.set(i, sink.loaded);
         this._report("cache");
       }
@@ -167,14 +198,22 @@ export class ModelFetcher {
       if (e.code) throw e;
       await this.store.remove(part.url);
       this.done.set(i, 0);
+      this.notice(`reading the cached copy of ${part.url} failed (${e.message}); downloading it again`);
       return null;
     }
-    const { region, sha256 } = sink.finish();
-    if (region.size !== cached.meta.size || sha256 !== cached.meta.sha256) {
+    const { region, digests } = sink.finish();
+    const sha256 = digests.sha256 || cached.meta.sha256;
+    let problem = null;
+    if (region.size !== cached.meta.size || digests.checksum !== cached.meta.checksum) {
+      problem = "was damaged on disk (its checksum changed)";
+    } else if (part.sha256 && sha256 !== part.sha256) {
+      problem = "is not the file with the requested sha256";
+    }
+    if (problem) {
       this.engine.freeBytes(region);
       await this.store.remove(part.url);
       this.done.set(i, 0);
-      this.notice(`the cached copy of ${part.url} was damaged on disk (its SHA-256 changed); downloading it again`);
+      this.notice(`the cached copy of ${part.url} ${problem}; downloading it again`);
       return null;
     }
     this.sources[i] = "cache";
@@ -212,7 +251,8 @@ export class ModelFetcher {
     let sink = null;
     let writer = null;
     try {
-      sink = new RegionSink(this.engine, size, !!(this.store || part.sha256));
+      const kinds = [...(this.store ? ["checksum"] : []), ...(part.sha256 ? ["sha256"] : [])];
+      sink = new RegionSink(this.engine, size, kinds);
       if (this.store) writer = await this.store.begin(part.url, size); // throws quota_exceeded
     } catch (e) {
       if (sink) sink.free();
@@ -246,7 +286,8 @@ export class ModelFetcher {
           body = again.body;
         }
       }
-      const { region, sha256 } = sink.finish();
+      const { region, digests } = sink.finish();
+      const sha256 = digests.sha256 || null;
       if (part.sha256 && sha256 !== part.sha256) {
         this.engine.freeBytes(region);
         throw sourceError("checksum_mismatch", `${part.url} has SHA-256 ${sha256}, not the expected ` +
@@ -256,7 +297,7 @@ export class ModelFetcher {
         const w = writer;
         writer = null;
         try {
-          await w.commit({ etag, sha256 });
+          await w.commit({ etag, sha256, checksum: digests.checksum });
         } catch (e) {
           this.engine.freeBytes(region);
           await w.abort();
@@ -275,7 +316,7 @@ export class ModelFetcher {
 
 /** A File or Blob into linear memory (no network, no cache): [{ptr, size, base}]. */
 export async function readBlob(engine, blob, progress) {
-  const sink = new RegionSink(engine, blob.size, false);
+  const sink = new RegionSink(engine, blob.size);
   try {
     const reader = blob.stream().getReader();
     let last = 0;

@@ -3,7 +3,7 @@
 // Origin Private File System where the browser has it, the Cache API otherwise.
 // Each model file is two entries named by a hash of its URL: the bytes
 // (<key>.gguf) and, written only after the bytes are complete and verified, the
-// metadata (<key>.json: url, size, etag, sha256, stored_at). An entry without
+// metadata (<key>.json: url, size, etag, checksum, sha256 if known, stored_at). An entry without
 // metadata is an interrupted download and is never read.
 //
 // Used by the engine worker (lookup, write) and by the page or kernel thread
@@ -79,10 +79,15 @@ class OpfsStore {
       return { meta: { url }, damaged: "its metadata is unreadable" };
     }
     if (meta.url !== url) return null; // a (vanishingly unlikely) key collision
-    const blob = await this._file(`${key}.gguf`);
-    if (!blob) return { meta, damaged: "its data file is missing" };
+    let handle;
+    try {
+      handle = await this.dir.getFileHandle(`${key}.gguf`);
+    } catch {
+      return { meta, damaged: "its data file is missing" };
+    }
+    const blob = await handle.getFile();
     if (blob.size !== meta.size) return { meta, damaged: `it holds ${blob.size} of ${meta.size} bytes` };
-    return { meta, blob };
+    return { meta, blob, handle };
   }
 
   /** Start writing `url`'s bytes; returns a writer, or null if another tab is writing it. */
@@ -291,6 +296,45 @@ class CacheApiStore {
 
   async clear() {
     for (const req of await this.cache.keys()) await this.cache.delete(req);
+  }
+}
+
+const READ_CHUNK = 8 << 20;
+
+/**
+ * The bytes of a looked-up entry, in chunks. In a worker, OPFS files are read
+ * through a read-only synchronous handle (several times faster than a Blob
+ * stream); elsewhere, and where that is refused, through blob.stream().
+ * A chunk is only valid until the next one is asked for: copy it at once.
+ */
+export async function* readEntry(entry) {
+  let sync = null;
+  if (entry.handle && typeof entry.handle.createSyncAccessHandle === "function") {
+    try {
+      sync = await entry.handle.createSyncAccessHandle({ mode: "read-only" });
+    } catch {
+      sync = null; // no read-only mode, or a writer holds the file
+    }
+  }
+  if (!sync) {
+    const reader = entry.blob.stream().getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  }
+  try {
+    const buffer = new Uint8Array(READ_CHUNK);
+    const size = sync.getSize();
+    for (let at = 0; at < size;) {
+      const n = sync.read(buffer, { at });
+      if (n <= 0) throw new Error(`the cached file ended after ${at} of ${size} bytes`);
+      at += n;
+      yield buffer.subarray(0, n);
+    }
+  } finally {
+    sync.close();
   }
 }
 

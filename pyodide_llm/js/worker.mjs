@@ -102,11 +102,12 @@ async function load(id, p) {
     regions = await modules.sources.readBlob(engine, p.blob, progress);
     sources = ["blob"];
   } else {
-    const store = p.cache ? await modules.store.openStore(p.cache === true ? "auto" : p.cache) : null;
+    const kind = p.cache === true || p.cache === "revalidate" ? "auto" : p.cache;
+    const store = p.cache ? await modules.store.openStore(kind) : null;
     const fetcher = new modules.sources.ModelFetcher(engine, store, progress, (message) => {
       notices.push(message);
       event(id, "notice", { message });
-    });
+    }, modules.store.readEntry, p.cache === "revalidate");
     regions = await fetcher.fetchAll(p.parts);
     sources = fetcher.sources;
   }

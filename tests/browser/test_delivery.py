@@ -105,7 +105,7 @@ _json.dumps(out)
     [entry] = second["listed"]
     assert entry["complete"] and entry["url"].endswith("/" + MODEL)
     assert entry["size"] == entry["stored_bytes"] == path.stat().st_size == second["size"]
-    assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert entry["sha256"] is None and len(entry["checksum"]) == 32  # sha256 only when asked for
     assert second["usage"]["usage"] >= second["size"] and second["usage"]["quota"] > 0
     print(f"\nLOAD smollm2 cold {first['ms']:.0f} ms (worker {first['report']['total_ms']:.0f}), "
           f"cached {second['ms']:.0f} ms (worker {second['report']['total_ms']:.0f})")
@@ -164,21 +164,26 @@ def test_sha256_is_verified_while_streaming(keep, site):
     good = hashlib.sha256((site / MODEL).read_bytes()).hexdigest()
     r = run(keep, f"""
 await cache.clear()
-ok = await LLM.load({MODEL!r}, n_ctx=256, sha256={good.upper()!r})
-text = await complete(ok)
-await ok.close()
+plain = await load_once({MODEL!r}, n_ctx=256)  # cached without a sha256
+checked = await load_once({MODEL!r}, n_ctx=256, sha256={good.upper()!r})  # hashed while read from the cache
 bad = await failure(LLM.load({MODEL!r}, n_ctx=256, sha256="0" * 64))
-bad_uncached = await failure(LLM.load({MODEL!r}, n_ctx=256, sha256="1" * 64, cache=False))
 listed = [(e.url, e.complete) for e in await cache.list()]
+bad_uncached = await failure(LLM.load({MODEL!r}, n_ctx=256, sha256="1" * 64, cache=False))
+ok = await load_once({MODEL!r}, n_ctx=256, sha256={good!r})
+stored = [e.sha256 for e in await cache.list()]
+cached = await load_once({MODEL!r}, n_ctx=256, sha256={good!r})
 malformed = await failure(LLM.load({MODEL!r}, sha256="abc"))
-_json.dumps({{"text": text, "bad": bad, "bad_uncached": bad_uncached, "listed": listed,
-             "malformed": malformed}})
+_json.dumps({{"texts": [plain["text"], checked["text"], ok["text"]], "bad": bad, "bad_uncached": bad_uncached,
+             "listed": listed, "malformed": malformed, "stored": stored,
+             "sources": [x["report"]["sources"] for x in (plain, checked, ok, cached)]}})
 """, timeout=300)
-    assert r["text"] == GREEDY
+    assert r["texts"] == [GREEDY] * 3
+    assert r["sources"] == [["network"], ["cache"], ["network"], ["cache"]]
     for bad in (r["bad"], r["bad_uncached"]):
         assert bad[:2] == ["ModelSourceError", "checksum_mismatch"], bad
         assert good in bad[2]
-    assert r["listed"] == []  # the mismatching cache entry was removed, nothing half-written remains
+    assert r["listed"] == []  # the mismatching entry was removed, nothing half-written remains
+    assert r["stored"] == [good]
     assert r["malformed"][0] == "ValueError"
     keep_works(keep)
 
@@ -285,4 +290,30 @@ _json.dumps({{"bad": bad, "text": text, "listed": len(await cache.list())}})
     assert r["bad"][:2] == ["CacheError", "quota_exceeded"], r["bad"]
     assert "MiB" in r["bad"][2] and "cache=False" in r["bad"][2]
     assert r["text"] == GREEDY and r["listed"] == 0
+    keep_works(keep)
+
+
+def test_revalidate_notices_a_file_changed_on_the_server(keep, site):
+    import shutil
+
+    mutable = site / "models" / "mutable.gguf"
+    shutil.copyfile((site / MODEL).resolve(), mutable)
+    first = run(keep, """
+await cache.clear()
+_json.dumps(await load_once("models/mutable.gguf", n_ctx=256))
+""")
+    with open(mutable, "ab") as f:  # the server's file changes (trailing bytes: still a loadable GGUF)
+        f.write(bytes(4096))
+    r = run(keep, """
+stale = await load_once("models/mutable.gguf", n_ctx=256)
+fresh = await load_once("models/mutable.gguf", n_ctx=256, cache="revalidate")
+again = await load_once("models/mutable.gguf", n_ctx=256, cache="revalidate")
+_json.dumps({"stale": stale["report"], "fresh": fresh["report"], "again": again["report"],
+             "sizes": [e.size for e in await cache.list()], "text": fresh["text"]})
+""")
+    assert first["report"]["sources"] == ["network"]
+    assert r["stale"]["sources"] == ["cache"]  # plain cache=True trusts the cached copy: no request
+    assert r["fresh"]["sources"] == ["network"] and any("now" in n for n in r["fresh"]["notices"])
+    assert r["again"]["sources"] == ["cache"] and r["again"]["notices"] == []
+    assert r["sizes"] == [mutable.stat().st_size] and r["text"] == GREEDY
     keep_works(keep)

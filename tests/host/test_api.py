@@ -10,6 +10,7 @@ from fake_transport import FakeTransport
 
 import pyodide_llm
 from pyodide_llm import (
+    CacheError,
     LLM,
     ContextOverflowError,
     LLMError,
@@ -37,7 +38,7 @@ def test_exported_members_are_pinned() -> None:
     assert sorted(pyodide_llm.__all__) == sorted([
         "LLM", "ContextOverflowError", "EngineCrashedError", "GenerationCancelled", "GenerationStats",
         "LLMError", "ModelInfo", "ModelLoadError", "ModelSourceError", "TokenStream",
-        "UnsupportedEnvironmentError", "capabilities", "GGUFInfo", "inspect",
+        "UnsupportedEnvironmentError", "capabilities", "GGUFInfo", "inspect", "CacheError", "LoadReport", "cache",
     ])
     for name in pyodide_llm.__all__:
         assert getattr(pyodide_llm, name) is not None
@@ -59,7 +60,9 @@ def test_load_reports_info_and_progress() -> None:
 
 @pytest.mark.parametrize(("code", "cls"), [("not_gguf", ModelLoadError), ("load_failed", ModelLoadError),
                                            ("http_error", ModelSourceError), ("network_error", ModelSourceError),
-                                           ("unsupported_architecture", ModelLoadError)])
+                                           ("unsupported_architecture", ModelLoadError),
+                                           ("split_mismatch", ModelLoadError), ("checksum_mismatch", ModelSourceError),
+                                           ("quota_exceeded", CacheError)])
 def test_load_errors_map_to_exception_classes(code, cls) -> None:
     t = FakeTransport(load_error=(code, "it broke; do this"))
     with pytest.raises(cls, match="it broke") as e:
@@ -246,3 +249,35 @@ def test_errors_pickle_with_their_code() -> None:
     for cls in (LLMError, ModelLoadError, ModelSourceError, ContextOverflowError, UnsupportedEnvironmentError):
         e = pickle.loads(pickle.dumps(cls("message", "some_code")))
         assert type(e) is cls and e.code == "some_code" and str(e) == "message"
+
+
+def test_load_sends_parts_cache_and_sha256_and_reports_sources() -> None:
+    async def main():
+        t = FakeTransport()
+        llm = await LLM.load("m/x-00001-of-00002.gguf", transport=t, cache="opfs", sha256=["A" * 64, "b" * 64])
+        return t.sent[0][2], llm.load_report
+
+    payload, report = run(main())
+    assert payload["parts"] == [{"url": "m/x-00001-of-00002.gguf", "sha256": "a" * 64},
+                                {"url": "m/x-00002-of-00002.gguf", "sha256": "b" * 64}]
+    assert payload["cache"] == "opfs" and "url" not in payload
+    assert report is not None and report.sources == ()
+
+
+def test_load_checks_cache_and_sha256_arguments_before_any_request() -> None:
+    import hashlib
+
+    data = b"GGUF" + bytes(60)
+    for kw, exc, match in [({"cache": "disk"}, ValueError, "cache must be"),
+                           ({"sha256": "xyz"}, ValueError, "64 hexadecimal"),
+                           ({"sha256": ["0" * 64, "1" * 64]}, ValueError, "one digest per part|1 parts|2 sha256")]:
+        t = FakeTransport()
+        with pytest.raises(exc, match=match):
+            run(LLM.load("model.gguf", transport=t, **kw))
+        assert t.sent == []
+    t = FakeTransport()
+    with pytest.raises(ModelSourceError, match="expected") as e:
+        run(LLM.load(data, transport=t, sha256="0" * 64))
+    assert e.value.code == "checksum_mismatch" and t.sent == []
+    run(LLM.load(data, transport=t, sha256=hashlib.sha256(data).hexdigest()))
+    assert t.sent[0][1] == "load"

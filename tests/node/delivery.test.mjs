@@ -84,3 +84,42 @@ for (const variant of VARIANTS) {
     regions.forEach((x) => engine.freeBytes(x));
   });
 }
+
+test("the cache checksum is the same over any chunking and changes with any one word", async () => {
+  const engine = await startVariant("wasm32-st");
+  const digest = (bytes, spans) => {
+    const region = engine.copyIn(bytes);
+    const h = engine.beginHash("checksum");
+    let at = 0;
+    while (at < bytes.length) {
+      const n = Math.min(bytes.length - at, spans());
+      h.update(region.ptr + at, n);
+      at += n;
+    }
+    const hex = h.end();
+    engine.freeBytes(region);
+    return hex;
+  };
+  const bytes = randomBytes(1 << 20);
+  const whole = digest(bytes, () => 1 << 30);
+  assert.match(whole, /^[0-9a-f]{32}$/);
+  assert.equal(digest(bytes, () => 1 + Math.floor(Math.random() * 5000)), whole);
+  // Every one-bit change is seen, and different changes give different checksums:
+  // top bits of words in particular (plain FNV-1a would map all of a lane's to one).
+  const seen = new Set([whole]);
+  const flips = new Set();
+  for (let i = 0; flips.size < 200; i++) {
+    const at = i < 64 ? i * 4 * 16 * 9 + 3 : Math.floor(Math.random() * bytes.length); // 64 top bits of lane 0
+    const bit = i < 64 ? 7 : i % 8;
+    if (flips.has(at * 8 + bit)) continue;
+    flips.add(at * 8 + bit);
+    const changed = Buffer.from(bytes);
+    changed[at] ^= 1 << bit;
+    seen.add(digest(changed, () => 1 << 30));
+  }
+  assert.equal(seen.size, 201, "two different one-bit changes gave the same checksum, or one none");
+  // Length matters even where the extra bytes are zeros (the last block is zero-padded).
+  const padded = Buffer.concat([bytes, Buffer.alloc(7)]);
+  assert.notEqual(digest(padded, () => 1 << 30), whole);
+  assert.throws(() => engine.action("hash_begin", { kind: "md5" }), { code: "bad_request" });
+});
