@@ -39,47 +39,24 @@ void Checksum::blocks(const uint8_t * p, size_t n_blocks) {
 }
 
 void Checksum::update(const uint8_t * data, size_t n) {
-    length_ += n;
-    if (tail_len_) {
-        const size_t take = n < 64 - tail_len_ ? n : 64 - tail_len_;
-        memcpy(tail_ + tail_len_, data, take);
-        tail_len_ += take;
-        data += take;
-        n -= take;
-        if (tail_len_ < 64) {
-            return;
-        }
-        blocks(tail_, 1);
-        tail_len_ = 0;
-    }
-    blocks(data, n / 64);
-    data += n / 64 * 64;
-    n %= 64;
-    memcpy(tail_, data, n);
-    tail_len_ = n;
+    in_.feed(data, n, [this](const uint8_t * p, size_t k) { blocks(p, k); });
 }
 
 std::string Checksum::hex() {
-    if (tail_len_) {
-        memset(tail_ + tail_len_, 0, 64 - tail_len_);
-        blocks(tail_, 1);
+    if (in_.tail_len) {
+        memset(in_.tail + in_.tail_len, 0, 64 - in_.tail_len);
+        blocks(in_.tail, 1);
     }
+    const uint64_t length = in_.length;
     uint32_t out[4];
     for (int j = 0; j < 4; j++) {
-        uint32_t h = mix((uint32_t) length_ ^ (uint32_t) (length_ >> 32) * PRIME ^ (uint32_t) j);
+        uint32_t h = mix((uint32_t) length ^ (uint32_t) (length >> 32) * PRIME ^ (uint32_t) j);
         for (int k = j; k < 16; k += 4) {
             h = mix(h ^ lane_[k]);
         }
         out[j] = h;
     }
-    static const char digits[] = "0123456789abcdef";
-    std::string s;
-    for (uint32_t word : out) {
-        for (int sh = 28; sh >= 0; sh -= 4) {
-            s += digits[(word >> sh) & 15];
-        }
-    }
-    return s;
+    return hex_words(out, 4);
 }
 
 }  // namespace plm

@@ -8,6 +8,8 @@
 // SHA-256 is still computed when the caller gives sha256= (see sha256.h).
 #pragma once
 
+#include "blocks.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -25,9 +27,7 @@ class Checksum {
                           0x811c9dc5u ^ 4, 0x811c9dc5u ^ 5,  0x811c9dc5u ^ 6,  0x811c9dc5u ^ 7,
                           0x811c9dc5u ^ 8, 0x811c9dc5u ^ 9,  0x811c9dc5u ^ 10, 0x811c9dc5u ^ 11,
                           0x811c9dc5u ^ 12, 0x811c9dc5u ^ 13, 0x811c9dc5u ^ 14, 0x811c9dc5u ^ 15};
-    uint8_t  tail_[64];
-    size_t   tail_len_ = 0;
-    uint64_t length_   = 0;
+    BlockFeeder in_;
 };
 
 }  // namespace plm

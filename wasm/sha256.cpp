@@ -24,72 +24,49 @@ inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 Sha256::Sha256()
     : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
 
-void Sha256::block(const uint8_t * p) {
-    uint32_t w[64];
-    for (int i = 0; i < 16; i++) {
-        w[i] = (uint32_t) p[4 * i] << 24 | (uint32_t) p[4 * i + 1] << 16 | (uint32_t) p[4 * i + 2] << 8 |
-               (uint32_t) p[4 * i + 3];
+void Sha256::blocks(const uint8_t * p, size_t n_blocks) {
+    for (size_t blk = 0; blk < n_blocks; blk++, p += 64) {
+        uint32_t w[64];
+        for (int i = 0; i < 16; i++) {
+            w[i] = (uint32_t) p[4 * i] << 24 | (uint32_t) p[4 * i + 1] << 16 | (uint32_t) p[4 * i + 2] << 8 |
+                   (uint32_t) p[4 * i + 3];
+        }
+        for (int i = 16; i < 64; i++) {
+            const uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+            const uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+            w[i]              = w[i - 16] + s0 + w[i - 7] + s1;
+        }
+        uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
+        for (int i = 0; i < 64; i++) {
+            const uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+            const uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+            h = g;
+            g = f;
+            f = e;
+            e = d + t1;
+            d = c;
+            c = b;
+            b = a;
+            a = t1 + t2;
+        }
+        h_[0] += a; h_[1] += b; h_[2] += c; h_[3] += d; h_[4] += e; h_[5] += f; h_[6] += g; h_[7] += h;
     }
-    for (int i = 16; i < 64; i++) {
-        const uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        const uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-        w[i]              = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
-    for (int i = 0; i < 64; i++) {
-        const uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
-        const uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-        h = g;
-        g = f;
-        f = e;
-        e = d + t1;
-        d = c;
-        c = b;
-        b = a;
-        a = t1 + t2;
-    }
-    h_[0] += a; h_[1] += b; h_[2] += c; h_[3] += d; h_[4] += e; h_[5] += f; h_[6] += g; h_[7] += h;
 }
 
 void Sha256::update(const uint8_t * data, size_t n) {
-    length_ += n;
-    if (tail_len_) {
-        const size_t take = n < 64 - tail_len_ ? n : 64 - tail_len_;
-        memcpy(tail_ + tail_len_, data, take);
-        tail_len_ += take;
-        data += take;
-        n -= take;
-        if (tail_len_ < 64) {
-            return;
-        }
-        block(tail_);
-        tail_len_ = 0;
-    }
-    for (; n >= 64; n -= 64, data += 64) {
-        block(data);
-    }
-    memcpy(tail_, data, n);
-    tail_len_ = n;
+    in_.feed(data, n, [this](const uint8_t * p, size_t k) { blocks(p, k); });
 }
 
 std::string Sha256::hex() {
-    const uint64_t bits = length_ * 8;
+    const uint64_t bits = in_.length * 8;
     uint8_t pad[72] = {0x80};
-    const size_t n = (tail_len_ < 56 ? 56 : 120) - tail_len_;
-    update(pad, n);
+    update(pad, (in_.tail_len < 56 ? 56 : 120) - in_.tail_len);
     uint8_t len[8];
     for (int i = 0; i < 8; i++) {
         len[i] = (uint8_t) (bits >> (56 - 8 * i));
     }
     update(len, 8);
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    for (uint32_t word : h_) {
-        for (int s = 28; s >= 0; s -= 4) {
-            out += digits[(word >> s) & 15];
-        }
-    }
-    return out;
+    return hex_words(h_, 8);
 }
 
 }  // namespace plm

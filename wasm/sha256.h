@@ -5,6 +5,8 @@
 // wasm than in JavaScript; crypto.subtle cannot hash a stream at all.
 #pragma once
 
+#include "blocks.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,11 +20,9 @@ class Sha256 {
     std::string hex();  // 64 lowercase hex digits; the object is spent afterwards
 
   private:
-    void     block(const uint8_t * p);
-    uint32_t h_[8];
-    uint8_t  tail_[64];
-    size_t   tail_len_ = 0;
-    uint64_t length_   = 0;
+    void        blocks(const uint8_t * p, size_t n_blocks);
+    uint32_t    h_[8];
+    BlockFeeder in_;
 };
 
 }  // namespace plm
