@@ -17,6 +17,7 @@ from .errors import (
 from .inspection import GGUFInfo, inspect
 from .llm import LLM
 from .models import GenerationStats, LoadReport, ModelInfo
+from .options import choice_grammar
 from .stream import TokenStream
 
 __version__ = "0.0.1"
@@ -38,5 +39,6 @@ __all__ = [
     "UnsupportedEnvironmentError",
     "cache",
     "capabilities",
+    "choice_grammar",
     "inspect",
 ]

@@ -18,6 +18,8 @@ class Sampling:
     """Sampling settings shared by ``chat`` and ``complete`` (llama.cpp's meanings).
 
     ``temperature=0`` is greedy and deterministic. ``seed=None`` picks a random seed.
+    ``grammar`` is a GBNF grammar (llama.cpp's) the output must follow, e.g. a fixed
+    set of labels; see :func:`choice_grammar`.
     """
 
     max_tokens: int = 256
@@ -29,6 +31,7 @@ class Sampling:
     seed: int | None = None
     stop: tuple[str, ...] = field(default_factory=tuple)
     ignore_eos: bool = False
+    grammar: str = ""
 
     def engine_payload(self) -> dict[str, Any]:
         """The ``sampling`` object of a ``generate`` request."""
@@ -37,6 +40,8 @@ class Sampling:
         d.pop("stop")
         if d["seed"] is None:
             d.pop("seed")
+        if not d["grammar"]:
+            d.pop("grammar")
         return d
 
 
@@ -84,7 +89,17 @@ def sampling_from_kwargs(kwargs: dict[str, Any]) -> Sampling:
         s["stop"] = stop
     if "ignore_eos" in s and not isinstance(s["ignore_eos"], bool):
         raise ValueError("ignore_eos must be True or False")
+    if "grammar" in s and not isinstance(s["grammar"], str):
+        raise ValueError("grammar must be a GBNF grammar as a string")
     return Sampling(**s)
+
+
+def choice_grammar(choices: list[str]) -> str:
+    """A GBNF grammar whose only sentences are the given strings (for labelling, yes/no, ...)."""
+    if not choices or not all(isinstance(c, str) and c for c in choices):
+        raise ValueError("choices must be a non-empty list of non-empty strings")
+    quoted = (c.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") for c in choices)
+    return "root ::= " + " | ".join(f'"{q}"' for q in quoted) + "\n"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,10 @@ def expected_members() -> set[str]:
     """Files the wheel must contain besides its .dist-info: code, shim, engines."""
     pkg = REPO / "pyodide_llm"
     files = {f"pyodide_llm/{p.name}" for p in pkg.glob("*.py")} | {"pyodide_llm/protocol.json"}
+    files |= {f"pyodide_llm/_host/{p.name}" for p in (pkg / "_host").glob("*.py")}
+    for example in ("pyscript", "data-app"):  # the pages `python -m pyodide_llm bundle` writes
+        files |= {f"pyodide_llm/_examples/{example}/{p.name}" for p in (REPO / "examples" / example).iterdir()
+                  if p.suffix in (".html", ".py", ".csv")}
     files |= {f"pyodide_llm/js/{p.name}" for p in (pkg / "js").glob("*.mjs")}
     files |= {f"pyodide_llm/_wasm/{v}/plm-engine.{ext}" for v in VARIANTS for ext in ("mjs", "wasm")}
     return files

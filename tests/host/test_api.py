@@ -39,6 +39,7 @@ def test_exported_members_are_pinned() -> None:
         "LLM", "ContextOverflowError", "EngineCrashedError", "GenerationCancelled", "GenerationStats",
         "LLMError", "ModelInfo", "ModelLoadError", "ModelSourceError", "TokenStream",
         "UnsupportedEnvironmentError", "capabilities", "GGUFInfo", "inspect", "CacheError", "LoadReport", "cache",
+        "choice_grammar",
     ])
     for name in pyodide_llm.__all__:
         assert getattr(pyodide_llm, name) is not None

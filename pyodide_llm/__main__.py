@@ -1,0 +1,51 @@
+"""``python -m pyodide_llm``: host tools for sites that use pyodide_llm.
+
+    python -m pyodide_llm bundle OUT --example chat --pyodide DIR --pyscript DIR [--model M.gguf]
+    python -m pyodide_llm serve OUT [--port 8000] [--no-isolation]
+
+``bundle`` writes a self-contained static site (no CDN); ``serve`` serves a folder
+on 127.0.0.1 with COOP/COEP (threads) and the right MIME types.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ._host.bundle import EXAMPLES, BundleError, bundle
+    from ._host.serve import serve_forever
+
+    ap = argparse.ArgumentParser(prog="python -m pyodide_llm", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("bundle", help="write a self-contained static site of an example")
+    b.add_argument("out", type=Path)
+    b.add_argument("--example", choices=sorted(EXAMPLES), default="chat")
+    b.add_argument("--pyodide", type=Path, required=True,
+                   help="an offline Pyodide folder (core files, pyodide-lock.json, the micropip wheel)")
+    b.add_argument("--pyscript", type=Path, help="the dist/ folder of @pyscript/core (PyScript examples)")
+    b.add_argument("--wheel", type=Path, help="the pyodide_llm wheel (default: repack the installed one)")
+    b.add_argument("--model", type=Path, help="a .gguf model to ship with the site")
+    b.add_argument("--force", action="store_true", help="replace OUT if it is not empty")
+    s = sub.add_parser("serve", help="serve a folder on 127.0.0.1 with COOP/COEP and MIME types")
+    s.add_argument("dir", type=Path)
+    s.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    s.add_argument("--no-isolation", action="store_true", help="omit COOP/COEP (single-thread engine)")
+    args = ap.parse_args(argv)
+    if args.cmd == "bundle":
+        try:
+            out = bundle(args.out, args.example, args.pyodide, pyscript=args.pyscript, wheel=args.wheel,
+                         model=args.model, force=args.force)
+        except BundleError as e:
+            print(f"pyodide_llm bundle: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {out}; serve it with: python -m pyodide_llm serve {out}")
+        return 0
+    serve_forever(args.dir, args.port, isolated=not args.no_isolation)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

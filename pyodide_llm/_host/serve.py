@@ -1,0 +1,119 @@
+"""A static file server on 127.0.0.1: ``python -m pyodide_llm serve DIR``, the tests and ``make demo``.
+
+Serves ``.mjs`` as JavaScript and ``.wasm`` as application/wasm, and, when
+``isolated``, the COOP/COEP headers that make a page cross-origin isolated
+(SharedArrayBuffer, hence threads). With ``ranges`` it answers HTTP Range
+requests (206), as static hosts and CDNs do; without, it always sends the whole
+file, like the simplest servers. Records request paths so tests can assert what
+was fetched.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import sys
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+class Handler(SimpleHTTPRequestHandler):
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
+                      ".js": "text/javascript", ".wasm": "application/wasm", ".gguf": "application/octet-stream",
+                      ".whl": "application/zip", ".json": "application/json"}
+    isolated = False
+    ranges = True
+    log: list[str] = []
+
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "no-store")
+        if self.isolated:
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+            self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        if self.ranges:
+            self.send_header("Accept-Ranges", "bytes")
+        super().end_headers()
+
+    def do_GET(self) -> None:
+        self.log.append(self.path)
+        spec = self.headers.get("Range", "")
+        path = Path(self.translate_path(self.path))
+        if self.ranges and spec.startswith("bytes=") and "," not in spec and path.is_file():
+            return self._send_range(path, spec[len("bytes="):])
+        super().do_GET()
+
+    def _send_range(self, path: Path, spec: str) -> None:
+        size = path.stat().st_size
+        first, _, last = spec.partition("-")
+        try:
+            start = int(first) if first else max(0, size - int(last))
+            end = min(int(last), size - 1) if first and last else size - 1
+        except ValueError:
+            return self.send_error(400, "bad Range header")
+        if start >= size or end < start:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.end_headers()
+        with open(path, "rb") as f:
+            f.seek(start)
+            self.wfile.write(f.read(end - start + 1))
+
+    def log_message(self, *args) -> None:  # quiet: the request list is kept instead
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up mid-response (a cancelled download) is normal, not an error."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class StaticServer:
+    """Serve ``root`` on 127.0.0.1 (free port) in a thread; stop with :meth:`stop`."""
+
+    def __init__(self, root: Path, isolated: bool, ranges: bool = True, base: type[Handler] = Handler) -> None:
+        handler = type("Handler", (base,), {"isolated": isolated, "ranges": ranges, "log": []})
+        self.root = root
+        self.requests: list[str] = handler.log
+        self.httpd = _Server(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(timeout=5)
+
+
+def serve_forever(root: Path, port: int = 8000, isolated: bool = True) -> None:
+    """``python -m pyodide_llm serve``: serve ``root`` on 127.0.0.1 until Ctrl-C."""
+    if not root.is_dir():
+        raise SystemExit(f"{root} is not a folder; run `python -m pyodide_llm bundle {root}` first")
+    handler = type("Handler", (Handler,), {"isolated": isolated, "ranges": True, "log": []})
+    try:
+        httpd = _Server(("127.0.0.1", port), functools.partial(handler, directory=str(root)))
+    except OSError as e:
+        raise SystemExit(f"cannot listen on 127.0.0.1:{port} ({e}); pass --port 0 for a free port") from None
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    mode = "cross-origin isolated (threads)" if isolated else "not isolated (one thread)"
+    print(f"serving {root} at {url} ({mode}); Ctrl-C stops", flush=True)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()

@@ -1,0 +1,202 @@
+"""The PyScript chat and data-app examples, bundled by ``python -m pyodide_llm bundle`` and driven in Chromium.
+
+The sites are written by the real CLI (offline Pyodide, PyScript, our wheel,
+SmolLM2), then served twice: by our server with COOP/COEP (threads), and by the
+standard library's plain http.server (no isolation headers: the one-thread
+engine and a notice). The tests type, click and read the page like a user.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import subprocess
+import sys
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, _driver
+from recipes.serve import StaticServer
+
+CATEGORIES = {"billing", "bug", "feature request", "account", "other"}
+
+
+def _bundle(out: Path, example: str) -> Path:
+    from recipes.build import log
+    from recipes.pins import load_pins
+    from recipes.pyodide_dist import pyodide_dist
+    from recipes.pyscript_dist import pyscript_dist
+    from recipes.source import model_file
+
+    pins = load_pins()
+    wheel = sorted((ROOT / "dist").glob("pyodide_llm-*-py3-none-any.whl"))[-1]
+    cmd = [sys.executable, "-m", "pyodide_llm", "bundle", str(out), "--example", example,
+           "--pyodide", str(pyodide_dist(pins, log)), "--pyscript", str(pyscript_dist(pins, log)),
+           "--wheel", str(wheel), "--model", str(model_file(pins, "smollm2", log))]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def chat_site(tmp_path_factory) -> Path:
+    return _bundle(tmp_path_factory.mktemp("chat") / "site", "chat")
+
+
+class PlainServer:
+    """The standard library's http.server, as it comes: no COOP/COEP, no Range."""
+
+    def __init__(self, root: Path) -> None:
+        handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
+        handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def browser():
+    driver = _driver()
+    yield driver
+    driver.quit()
+
+
+def wait_state(driver, *states: str, timeout: float = 180) -> str:
+    end = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < end:
+        state = driver.execute_script("return document.body.dataset.state")
+        if state in states:
+            return state
+        if state == "error":
+            break
+        time.sleep(0.2)
+    status = driver.execute_script("return document.getElementById('status').textContent")
+    raise AssertionError(f"page state {state!r}, wanted {states}: {status}")
+
+
+def last_answer(driver) -> str:
+    return driver.execute_script(
+        "const a = document.querySelectorAll('#log .assistant'); return a.length ? a[a.length - 1].textContent : ''")
+
+
+def ask(driver, text: str) -> None:
+    box = driver.find_element("id", "question")
+    box.send_keys(text)
+    driver.find_element("id", "send").click()
+
+
+def test_chat_streams_incrementally_stays_responsive_and_stops(chat_site, browser):
+    server = StaticServer(chat_site, isolated=True)
+    try:
+        browser.get(server.url + "/index.html")
+        wait_state(browser, "ready")
+        model = browser.find_element("id", "model").text
+        assert "wasm64-mt" in model and "thread(s)" in model and "Q4_1" in model, model
+        assert browser.execute_script("return document.getElementById('notice').hidden")
+
+        ask(browser, "Tell me a long story about a lighthouse keeper.")
+        wait_state(browser, "generating", timeout=30)
+        lengths = []
+        while len(set(lengths) - {0}) < 4:
+            lengths.append(len(last_answer(browser)))  # each poll is a round trip to a responsive page
+            assert browser.execute_script("return document.body.dataset.state") == "generating"
+            time.sleep(0.05)
+        assert lengths == sorted(lengths)  # the answer only grows, piece by piece
+        browser.find_element("id", "stop").click()
+        wait_state(browser, "stopped", timeout=30)
+        frozen = last_answer(browser)
+        time.sleep(1.0)
+        assert last_answer(browser) == frozen and frozen  # nothing arrives after stop
+
+        browser.find_element("id", "stop").click()  # pressed again with nothing running
+        browser.find_element("id", "stop").click()
+        assert browser.execute_script("return document.body.dataset.state") == "stopped"
+
+        # Stop before the first token: send and stop in the same task of the page.
+        browser.find_element("id", "question").send_keys("Hello!")
+        browser.execute_script("document.getElementById('send').click(); document.getElementById('stop').click();")
+        wait_state(browser, "stopped", timeout=30)
+
+        ask(browser, "Say hello in French.")
+        wait_state(browser, "done", timeout=120)
+        assert last_answer(browser).strip()
+        assert browser.find_element("id", "send").is_enabled()
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+        assert not errors, errors
+    finally:
+        server.stop()
+
+
+def test_the_bundle_works_from_a_plain_static_server_on_one_thread(chat_site, browser):
+    server = PlainServer(chat_site)
+    try:
+        browser.get(server.url + "/index.html")
+        wait_state(browser, "ready")
+        assert not browser.execute_script("return document.getElementById('notice').hidden")
+        assert "one thread" in browser.find_element("id", "notice").text
+        assert browser.execute_script("return document.body.dataset.variant") == "wasm32-st"
+        assert browser.execute_script("return document.body.dataset.threads") == "1"
+        ask(browser, "What is the capital of France?")
+        wait_state(browser, "done", timeout=120)
+        assert last_answer(browser).strip()
+    finally:
+        server.stop()
+
+
+def test_the_bundle_has_what_static_hosts_need(chat_site):
+    headers = (chat_site / "_headers").read_text()
+    assert "Cross-Origin-Embedder-Policy: require-corp" in headers
+    assert "Cross-Origin-Opener-Policy" in (chat_site / "vercel.json").read_text()
+    assert "AddType text/javascript .mjs" in (chat_site / ".htaccess").read_text()
+    for f in ("index.html", "main.py", "site.json", "pyscript.json", "pyodide/pyodide.mjs", "pyscript/core.js"):
+        assert (chat_site / f).is_file(), f
+    assert len(list((chat_site / "wheels").glob("*.whl"))) == 1
+    assert len(list((chat_site / "models").glob("*.gguf"))) == 1
+    # No page of the site names an external host: everything is served from the folder.
+    for f in list(chat_site.glob("*.html")) + list(chat_site.glob("*.json")) + list(chat_site.glob("*.py")):
+        assert "https://" not in f.read_text(), f
+
+
+def test_bundle_refuses_bad_inputs_with_a_hint(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "pyodide_llm", "bundle", str(tmp_path / "out"), *args],
+                              cwd=ROOT, capture_output=True, text=True)
+
+    r = run("--pyodide", str(tmp_path))
+    assert r.returncode == 2 and "not a Pyodide distribution" in r.stderr
+    r = run("--pyodide", str(tmp_path), "--example", "nope")
+    assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+def test_data_app_labels_every_row_from_the_allowed_set(tmp_path_factory, browser):
+    site = _bundle(tmp_path_factory.mktemp("data") / "site", "data-app")
+    server = StaticServer(site, isolated=True)
+    try:
+        browser.get(server.url + "/index.html")
+        wait_state(browser, "ready")
+        browser.find_element("id", "run").click()
+        progress = []
+        while browser.execute_script("return document.body.dataset.state") != "done":
+            progress.append(browser.execute_script("return document.getElementById('progress').value"))
+            wait_state(browser, "labelling", "done", timeout=300)
+            time.sleep(0.2)
+        labels = [td.text for td in browser.find_elements("css selector", "#rows td.label")]
+        exported = list(csv.DictReader(io.StringIO(browser.execute_script("return document.body.dataset.csv"))))
+    finally:
+        server.stop()
+    source = list(csv.DictReader(io.StringIO((site / "tickets.csv").read_text())))
+    assert len(labels) == len(source) == len(exported) == 8
+    assert set(labels) <= CATEGORIES, labels
+    assert [r["label"] for r in exported] == labels and [r["id"] for r in exported] == [r["id"] for r in source]
+    assert any(0 < p < 1 for p in progress), progress  # per-row progress was shown on the way
