@@ -200,3 +200,40 @@ def test_data_app_labels_every_row_from_the_allowed_set(tmp_path_factory, browse
     assert set(labels) <= CATEGORIES, labels
     assert [r["label"] for r in exported] == labels and [r["id"] for r in exported] == [r["id"] for r in source]
     assert any(0 < p < 1 for p in progress), progress  # per-row progress was shown on the way
+
+
+def test_installing_the_wheel_twice_is_harmless(chat_site, browser):
+    """A notebook cell run twice (or two pages' configs) installs the same wheel again."""
+    server = StaticServer(chat_site, isolated=True)
+    try:
+        browser.get(server.url + "/index.html")
+        wait_state(browser, "ready")
+        wheel = next((chat_site / "wheels").glob("*.whl")).name
+        browser.set_script_timeout(120)
+        r = browser.execute_async_script("""
+            const [wheel, done] = arguments;
+            (async () => {
+              const { loadPyodide } = await import("./pyodide/pyodide.mjs");
+              const py = await loadPyodide({ indexURL: "./pyodide/" });
+              await py.loadPackage("micropip");
+              return await py.runPythonAsync(`
+import micropip, json, js
+await micropip.install("./wheels/${wheel}")
+await micropip.install("./wheels/${wheel}")
+import pyodide_llm
+from pyodide_llm import LLM
+site = json.loads(await (await js.fetch("./site.json")).text())
+llm = await LLM.load(site["model"], n_ctx=256)
+text = "".join([p async for p in llm.complete("1, 2, 3, 4, 5,", max_tokens=8, temperature=0)])
+await llm.close()
+json.dumps([pyodide_llm.__version__, text, len(micropip.list())])
+`);
+            })().then((v) => done(v), (e) => done("ERROR " + e));
+        """, wheel)
+    finally:
+        server.stop()
+    assert not r.startswith("ERROR"), r
+    import json
+
+    version, text, _ = json.loads(r)
+    assert version == "0.0.1" and text == " 6, 7, 8"
