@@ -168,17 +168,6 @@ def test_the_bundle_has_what_static_hosts_need(chat_site):
         assert "https://" not in f.read_text(), f
 
 
-def test_bundle_refuses_bad_inputs_with_a_hint(tmp_path):
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "pyodide_llm", "bundle", str(tmp_path / "out"), *args],
-                              cwd=ROOT, capture_output=True, text=True)
-
-    r = run("--pyodide", str(tmp_path))
-    assert r.returncode == 2 and "not a Pyodide distribution" in r.stderr
-    r = run("--pyodide", str(tmp_path), "--example", "nope")
-    assert r.returncode == 2 and "invalid choice" in r.stderr
-
-
 def test_data_app_labels_every_row_from_the_allowed_set(tmp_path_factory, browser):
     site = _bundle(tmp_path_factory.mktemp("data") / "site", "data-app")
     server = StaticServer(site, isolated=True)
