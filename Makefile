@@ -2,11 +2,11 @@
 # checked subprocess calls) so that errors name their cause and fix.
 PYTHON ?= python3
 
-.PHONY: bench demo wasm native wheel test test-host test-node test-browser help example-chat example-data-app
+.PHONY: bench demo wasm native wheel test test-host test-node test-browser help example-chat example-data-app example-jupyterlite
 
 help:
 	@echo "make demo       stream a chat answer from SmolLM2 in headless Chromium, then serve the page"
-	@echo "make example-chat / example-data-app   bundle an example site into dist/sites/ (offline)"
+	@echo "make example-chat / example-data-app / example-jupyterlite   build an example site into dist/sites/ (offline)"
 	@echo "make wasm       build the three wasm variants (cached by input hash)"
 	@echo "make native     build the native reference engine from the same source"
 	@echo "make test       run every test tier"
@@ -22,6 +22,9 @@ demo:
 
 example-chat example-data-app: wheel
 	$(PYTHON) -m recipes.examples $(@:example-%=%)
+
+example-jupyterlite: wheel
+	$(PYTHON) -m recipes.jupyterlite dist/sites/jupyterlite
 
 bench:
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r tests/requirements.txt

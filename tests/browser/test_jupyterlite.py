@@ -1,0 +1,312 @@
+"""The JupyterLite example in Chromium: the notebook as a user runs it, and a kernel restart mid-generation.
+
+The site is built by ``recipes.jupyterlite`` (the example's one build command)
+and served from 127.0.0.1; Chromium resolves no other host name, so anything
+fetched from a CDN or PyPI would fail. The notebook is driven through JupyterLab's
+own objects (``window.jupyterapp``, exposed by the example's jupyter-lite.json):
+"run all cells", the kernel's execute requests, "restart kernel" and its dialog.
+The page is polled in short calls (one long script would hit selenium's timeout).
+
+Engine workers are seen with the Chrome DevTools Protocol: ``Target.getTargets``
+lists every worker with its parent, and the engine worker (and its pthreads) are
+the only workers the kernel's worker starts. CDP does not report a worker's
+``name`` (our "pyodide_llm <variant>"), so they are recognised by that parentage.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+import conftest
+from conftest import ROOT
+from recipes.serve import StaticServer
+
+NOTEBOOK = ROOT / "examples" / "jupyterlite" / "chat.ipynb"
+GREEDY = " 6, 7, 8"  # native llama.cpp's greedy continuation of "1, 2, 3, 4, 5," (as in test_delivery)
+OFFLINE_FLAG = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"
+KERNEL_WORKER = "pyodide-kernel-extension"  # in the kernel worker script's URL
+# Long enough to be still streaming when the kernel restarts (n_ctx is 2048 in the notebook).
+LONG_GENERATION = """
+async for piece in llm.complete("Once upon a time", max_tokens=1900, ignore_eos=True, temperature=0.8):
+    print(piece, end="", flush=True)
+"""
+
+
+def _code_cells() -> list[str]:
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+
+
+def _cell(marker: str) -> int:
+    """Index (among code cells) of the notebook's cell whose source contains ``marker``."""
+    [index] = [i for i, src in enumerate(_code_cells()) if marker in src]
+    return index
+
+
+@pytest.fixture(scope="session")
+def lite_site(tmp_path_factory) -> Path:
+    from recipes.build import log
+    from recipes.jupyterlite import build_site
+
+    wheels = sorted((ROOT / "dist").glob("pyodide_llm-*-py3-none-any.whl"))
+    if not wheels:
+        pytest.fail("no wheel in dist/: run `make wheel` (make test does)")
+    t = time.monotonic()
+    site = build_site(tmp_path_factory.mktemp("jupyterlite") / "site", wheels[-1], log=log)
+    print(f"\nJUPYTERLITE site built in {time.monotonic() - t:.1f} s")
+    return site
+
+
+@pytest.fixture(scope="module")
+def servers(lite_site):
+    """The site with COOP/COEP (threads) and without (one thread; the kernel uses its other channel)."""
+    started = {"isolated": StaticServer(lite_site, isolated=True), "plain": StaticServer(lite_site, isolated=False)}
+    yield started
+    for srv in started.values():
+        srv.stop()
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """A fresh headless Chromium (empty profile: an empty model cache) that resolves no host name."""
+    monkeypatch.setattr(conftest, "CHROMIUM_FLAGS", [*conftest.CHROMIUM_FLAGS, OFFLINE_FLAG])
+    driver = conftest._driver()
+    yield driver
+    driver.quit()
+
+
+class Notebook:
+    """chat.ipynb open in JupyterLite's Notebook app, driven through ``window.jupyterapp``."""
+
+    PANEL = "window.jupyterapp.shell.currentWidget"
+
+    def __init__(self, driver, server: StaticServer) -> None:
+        self.driver = driver
+        self.server = server
+        self.opened = time.monotonic()
+        driver.get(f"{server.url}/notebooks/index.html?path={NOTEBOOK.name}")
+        self.wait_for_kernel()
+
+    def js(self, body: str, *args):
+        return self.driver.execute_script(body, *args)
+
+    def wait(self, what: str, probe, timeout: float = 180, every: float = 0.1):
+        """Poll ``probe()`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            got = probe()
+            if got:
+                return got
+            time.sleep(every)
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n"
+                             f"cells: {json.dumps(self.cells(), indent=1)[-3000:]}\nconsole: {self.console()}")
+
+    def wait_for_kernel(self) -> None:
+        self.wait("an idle kernel", lambda: self.js(f"""
+            const k = window.jupyterapp && {self.PANEL}?.sessionContext?.session?.kernel;
+            return k?.status === "idle";
+        """))
+
+    def cells(self) -> list[dict]:
+        """Each code cell: done (ran to its end), its output text as shown, its errors."""
+        if not self.js("return !!window.jupyterapp"):
+            return []
+        return self.js(f"""
+            return {self.PANEL}.content.widgets.filter((c) => c.model.type === "code").map((c) => ({{
+              done: c.model.executionCount !== null && !c.promptNode.innerText.includes("*"),
+              text: c.outputArea.node.innerText,
+              errors: c.model.outputs.toJSON().filter((o) => o.output_type === "error")
+                       .map((o) => `${{o.ename}}: ${{o.evalue}}`),
+            }}));
+        """)
+
+    def record_output(self, index: int) -> None:
+        """Keep every state a cell's output text passes through (seen in the page, not by polling)."""
+        self.js(f"""
+            const cell = {self.PANEL}.content.widgets.filter((c) => c.model.type === "code")[arguments[0]];
+            window.__states = [];
+            new MutationObserver(() => window.__states.push(cell.outputArea.node.innerText))
+              .observe(cell.outputArea.node, {{ subtree: true, childList: true, characterData: true }});
+        """, index)
+
+    def recorded(self) -> list[str]:
+        return self.js("return window.__states")
+
+    def run_all(self, timeout: float = 300) -> tuple[list[dict], float]:
+        """Run every cell as the "Run All" menu does; the cells once all ran, and the first output's time."""
+        self.js("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        first: list[float] = []
+
+        def finished():
+            cells = self.cells()
+            if not first and any(c["text"].strip() for c in cells):
+                first.append(time.monotonic() - self.opened)
+            failed = [e for c in cells for e in c["errors"]]
+            assert not failed, f"a cell failed: {failed}\n{json.dumps(cells, indent=1)}"
+            return cells if cells and all(c["done"] for c in cells) else None
+
+        cells = self.wait("every cell to run", finished, timeout)
+        return cells, first[0]
+
+    def start(self, code: str) -> None:
+        """Send ``code`` to the kernel (an execute request) without waiting; see :meth:`result`."""
+        self.js(f"""
+            const k = {self.PANEL}.sessionContext.session.kernel;
+            const run = {{ out: [], reply: null }};
+            window.__run = run;
+            const future = k.requestExecute({{ code: arguments[0] }});
+            future.onIOPub = (m) => {{
+              if (m.header.msg_type === "stream") run.out.push(m.content.text);
+              if (m.header.msg_type === "error") run.out.push(`${{m.content.ename}}: ${{m.content.evalue}}`);
+            }};
+            future.done.then((m) => (run.reply = m.content.status), (e) => (run.reply = `cancelled: ${{e}}`));
+        """, code)
+
+    def output(self) -> str:
+        return self.js("return window.__run.out.join('')")
+
+    def result(self, timeout: float = 180) -> str:
+        reply = self.wait("the kernel's reply", lambda: self.js("return window.__run.reply"), timeout)
+        assert reply == "ok", f"{reply}\n{self.output()}"
+        return self.output()
+
+    def execute(self, code: str, timeout: float = 180) -> str:
+        self.start(code)
+        return self.result(timeout)
+
+    def restart_kernel(self) -> list[str]:
+        """Kernel > Restart Kernel..., then the dialog's Restart button, as a user does.
+
+        Returns the kernel statuses seen until it is idle again (the kernel keeps its id).
+        """
+        self.js(f"""
+            window.__statuses = [];
+            {self.PANEL}.sessionContext.statusChanged.connect((_, status) => window.__statuses.push(status));
+            window.jupyterapp.commands.execute("kernelmenu:restart");
+        """)
+        self.wait("the restart dialog", lambda: self.js(
+            "return document.querySelector('.jp-Dialog .jp-mod-accept') !== null"), 30)
+        self.js("document.querySelector('.jp-Dialog .jp-mod-accept').click()")
+        return self.wait("the restarted kernel to be idle", lambda: self.js("""
+            const seen = window.__statuses;
+            return seen.some((s) => s !== "idle" && s !== "busy") && seen.at(-1) === "idle" ? seen : null;
+        """))
+
+    def workers(self) -> dict[str, list[str]]:
+        """Worker targets by kind: the kernel's workers, and those started under them (engine + pthreads)."""
+        infos = self.driver.execute_cdp_cmd("Target.getTargets", {})["targetInfos"]
+        workers = {t["targetId"]: t for t in infos if t["type"] == "worker"}
+        kernels = [w for w, t in workers.items() if KERNEL_WORKER in t["url"]]
+
+        def under_a_kernel(t) -> bool:
+            while t.get("parentId") in workers:
+                if t["parentId"] in kernels:
+                    return True
+                t = workers[t["parentId"]]
+            return False
+
+        return {"kernel": kernels, "engine": [w for w, t in workers.items() if under_a_kernel(t)]}
+
+    def console(self) -> list[str]:
+        return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
+
+    def model_requests(self) -> list[str]:
+        return [r for r in self.server.requests if r.startswith("/models/")]
+
+
+def _assert_offline_and_clean(nb: Notebook) -> None:
+    """Nothing was fetched from outside the site, and nothing of ours logged an error."""
+    errors = nb.console()
+    unresolved = [e for e in errors if "ERR_NAME_NOT_RESOLVED" in e]
+    assert not unresolved, f"something tried to leave 127.0.0.1: {unresolved}"
+    not_found = [e for e in errors if "status of 404" in e and "/favicon.ico" not in e]
+    assert not not_found, not_found
+    ours = [e for e in errors if "blob:" in e or "pyodide_llm" in e]
+    assert not ours, ours
+    for e in errors:  # JupyterLite's own noise (its favicon), shown for the record
+        print(f"console: {e[:200]}")
+
+
+def _seconds(line: str) -> float:
+    return float(re.search(r"in ([0-9.]+) s", line).group(1))
+
+
+@pytest.mark.parametrize("mode", ["isolated", "plain"])
+def test_the_notebook_runs_offline_streams_and_reloads_from_the_cache(browser, servers, mode):
+    nb = Notebook(browser, servers[mode])
+    print(f"\nJUPYTERLITE kernel idle {time.monotonic() - nb.opened:.1f} s after opening the notebook")
+    chat = _cell("llm.chat(")
+    nb.record_output(chat)
+    cells, first_output = nb.run_all()
+    load, answer = cells[_cell("first_s = ")]["text"], cells[chat]["text"]
+    completion, reload = cells[_cell("llm.complete(")]["text"], cells[_cell("second load")]["text"]
+
+    # The first load came over the network with a progress bar drawn in the cell.
+    assert re.search(r"download +\[#+\] 100\.0%", load) and re.search(r"load +\[#+\] 100\.0%", load), load
+    [first_line] = [ln for ln in load.splitlines() if ln.startswith("first load:")]
+    assert first_line.startswith("first load: ('network',) in"), load
+
+    # The chat answer: model text, then the token count the library reports.
+    text, _, count = answer.rstrip().rpartition("\n")
+    tokens = int(re.fullmatch(r"\[(\d+) tokens\]", count).group(1))
+    assert text.strip() and tokens > 0, answer
+    # ...streamed into the cell: the page showed it growing, each state a beginning of the end result.
+    states = [s for s in dict.fromkeys(nb.recorded()) if s.strip()]
+    partial = [s for s in states if s.rstrip() != answer.rstrip()]
+    assert len(partial) >= 2 and all(answer.startswith(s.rstrip()) for s in partial), states
+
+    assert completion.strip() == f"completion: {GREEDY!r}", completion
+
+    # The second load read the browser's cache: the engine fetched nothing (the server-side proof
+    # is in the restart test, where the load runs alone).
+    [second_line] = [ln for ln in reload.splitlines() if ln.startswith("second load:")]
+    assert re.match(r"second load: \('cache',\) in [0-9.]+ s, 0 network requests", second_line), reload
+    assert "cache    [" in reload and "download" not in reload, reload
+    assert nb.model_requests(), "the first load fetched nothing from the site"
+
+    # The last cell closed the model: no engine worker is left.
+    nb.wait("the engine worker to end after close()", lambda: not nb.workers()["engine"], 30)
+    _assert_offline_and_clean(nb)
+    assert nb.js("return crossOriginIsolated") == (mode == "isolated")
+    print(f"JUPYTERLITE {mode}: the site's Atomics.waitAsync fix was needed "
+          f"{nb.js('return Atomics.waitAsync.settledAtCall')} times; "
+          f"first output {first_output:.1f} s after opening; load network {_seconds(first_line):.1f} s, "
+          f"cache {_seconds(second_line):.1f} s; {tokens} tokens streamed in {len(partial) + 1} steps")
+
+
+@pytest.mark.parametrize("mode", ["isolated", "plain"])
+def test_restarting_the_kernel_mid_generation_leaves_no_engine_worker(browser, servers, mode):
+    nb = Notebook(browser, servers[mode])
+    cells = _code_cells()
+    load = cells[_cell("%pip")] + "\n" + cells[_cell("first_s = ")]
+    assert not nb.workers()["engine"]
+    nb.execute(load)
+    nb.start(LONG_GENERATION)
+    nb.wait("the long generation to stream", lambda: len(nb.output()) > 100, 60)
+    before = nb.workers()
+    # Isolated, the engine worker has its pthreads under it too.
+    assert len(before["kernel"]) == 1 and before["engine"], before
+
+    statuses = nb.restart_kernel()
+    # The old kernel's worker ended, and with it the engine worker it started and the engine's threads.
+    nb.wait("the old kernel's workers to end", lambda: (w := nb.workers())["engine"] == [] and len(w["kernel"]) == 1
+            and w["kernel"][0] not in before["kernel"], 30)
+    streamed = nb.output()
+    assert nb.js("return window.__run.reply").startswith("cancelled"), "the generation ended before the restart"
+
+    # The new kernel installs, loads (from the browser's cache: the server sees no request) and generates.
+    served = len(nb.model_requests())
+    out = nb.execute(load + "\n" + cells[_cell("llm.complete(")])
+    assert "first load: ('cache',)" in out and f"completion: {GREEDY!r}" in out, out
+    assert len(nb.model_requests()) == served
+    assert nb.workers()["engine"], "the new kernel's engine worker is not there"
+    nb.execute("await llm.close()")
+    nb.wait("the engine worker to end after close()", lambda: not nb.workers()["engine"], 30)
+    _assert_offline_and_clean(nb)
+    print(f"\nJUPYTERLITE restart ({mode}): {len(streamed)} characters streamed before it; kernel statuses "
+          f"{statuses}; engine workers before {len(before['engine'])}, after 0")
