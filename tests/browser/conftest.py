@@ -25,7 +25,10 @@ from testsite import FaultyHandler, build_site  # noqa: E402
 
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
-                  "--disable-dev-shm-usage"]
+                  "--disable-dev-shm-usage",
+                  # Offline proof: every host name but 127.0.0.1 fails to resolve, so a fetch from a
+                  # CDN or a package index fails at once instead of passing unnoticed.
+                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"]
 
 
 def ensure_chromium() -> None:

@@ -28,7 +28,6 @@ from recipes.serve import StaticServer
 
 NOTEBOOK = ROOT / "examples" / "jupyterlite" / "chat.ipynb"
 GREEDY = " 6, 7, 8"  # native llama.cpp's greedy continuation of "1, 2, 3, 4, 5," (as in test_delivery)
-OFFLINE_FLAG = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"
 KERNEL_WORKER = "pyodide-kernel-extension"  # in the kernel worker script's URL
 # Long enough to be still streaming when the kernel restarts (n_ctx is 2048 in the notebook).
 LONG_GENERATION = """
@@ -72,9 +71,9 @@ def servers(lite_site):
 
 
 @pytest.fixture
-def browser(monkeypatch):
-    """A fresh headless Chromium (empty profile: an empty model cache) that resolves no host name."""
-    monkeypatch.setattr(conftest, "CHROMIUM_FLAGS", [*conftest.CHROMIUM_FLAGS, OFFLINE_FLAG])
+def browser():
+    """A fresh headless Chromium (empty profile: an empty model cache) that resolves no host name
+    but 127.0.0.1 (conftest.CHROMIUM_FLAGS)."""
     driver = conftest._driver()
     yield driver
     driver.quit()
