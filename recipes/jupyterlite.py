@@ -49,7 +49,7 @@ from typing import Any
 
 from .errors import RecipeError
 from .pins import REPO, cache_root, digest, load_pins
-from .pyodide_dist import _npm_pack, pyodide_dist
+from .pyodide_dist import _npm_pack, publish, pyodide_dist
 from .source import _pip_download, model_file
 
 EXAMPLE = REPO / "examples" / "jupyterlite"
@@ -157,10 +157,7 @@ def kernel_dist(pins: dict[str, Any], log=print) -> Path:
     if missing:
         raise RecipeError(f"the kernel's Pyodide lock needs {missing}, which are not pinned",
                           "add them to [jupyterlite.lock_wheels] at the versions Pyodide's lock lists")
-    (tmp / "pyodide-lock.json").write_text(json.dumps(lock, indent=1, sort_keys=True))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    (out / ".complete").write_text("ok\n")
+    publish(tmp, out, lock)
     log(f"jupyterlite: kernel Pyodide folder in {out}")
     return out
 

@@ -27,7 +27,7 @@ def _npm_pack(spec: str, sha256: str, filename: str, log) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if not shutil.which("npm"):
         raise RecipeError("npm is not installed on this host", "apt-get install -y npm (Debian) and retry")
-    log(f"pyodide: npm pack {spec}")
+    log(f"npm pack {spec}")
     with tempfile.TemporaryDirectory() as tmp:
         r = subprocess.run(["npm", "pack", spec, "--silent", "--pack-destination", tmp],
                            capture_output=True, text=True)
@@ -39,6 +39,14 @@ def _npm_pack(spec: str, sha256: str, filename: str, log) -> Path:
             raise RecipeError(f"sha256 mismatch for {filename} from npm", "update [pyodide] npm_sha256 if trusted")
         shutil.move(str(got), dest)
     return dest
+
+
+def publish(tmp: Path, out: Path, lock: dict[str, Any]) -> None:
+    """Write the rewritten lock into the folder built in ``tmp``, move it to ``out``, mark it complete."""
+    (tmp / "pyodide-lock.json").write_text(json.dumps(lock, indent=1, sort_keys=True))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    (out / ".complete").write_text("ok\n")
 
 
 def pyodide_dist(pins: dict[str, Any], log=print) -> Path:
@@ -67,9 +75,6 @@ def pyodide_dist(pins: dict[str, Any], log=print) -> Path:
         entry.update(file_name=whl.name, sha256=w["sha256"], depends=[])
         shipped[name] = entry
     lock["packages"] = shipped
-    (tmp / "pyodide-lock.json").write_text(json.dumps(lock, indent=1, sort_keys=True))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    (out / ".complete").write_text("ok\n")
+    publish(tmp, out, lock)
     log(f"pyodide: offline distribution in {out}")
     return out
