@@ -8,6 +8,7 @@ Why here and nowhere else: this is the only module that imports ``js`` and
 from __future__ import annotations
 
 import asyncio
+import weakref
 from importlib import resources
 from typing import Any
 
@@ -75,13 +76,27 @@ def _js(value: Any) -> Any:
     return to_js(value, dict_converter=js.Object.fromEntries)
 
 
+def _terminate(client: Any) -> None:
+    client.terminate()
+
+
 class JsTransport(Transport):
-    """Requests to one engine worker through the JS client."""
+    """Requests to one engine worker through the JS client.
+
+    A transport dropped without ``close()`` (a notebook cell that rebinds
+    ``llm = await LLM.load(...)``) ends its worker when it is collected, so
+    the old model's memory (hundreds of MB to GBs) does not stay behind.
+    """
 
     def __init__(self, client: Any) -> None:
         self._client = client
+        self._finalizer = weakref.finalize(self, _terminate, client)
 
     def start(self, type: str, payload: dict[str, Any], on_event: EventHandler | None = None) -> PendingCall:
+        if self._client is None:
+            done = asyncio.get_event_loop().create_future()
+            done.set_result({"ok": False, "code": "engine_crashed", "message": "the engine was closed"})
+            return PendingCall(id=0, type=type, future=done)
         handler = None
         if on_event is not None:
             def relay(name: str, data: Any) -> None:
@@ -110,8 +125,11 @@ class JsTransport(Transport):
         except asyncio.TimeoutError:
             pass
         finally:
-            self._client.terminate()
-            self._client = None
+            self.terminate()
+
+    def terminate(self) -> None:
+        self._finalizer()
+        self._client = None
 
 
 async def open_transport(opts: LoadOptions, need: MemoryEstimate | None = None) -> tuple[JsTransport, str, int]:

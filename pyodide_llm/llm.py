@@ -183,7 +183,13 @@ class LLM:
             elif type == "notice":
                 warnings.warn(str(data["message"]), RuntimeWarning, stacklevel=1)
 
-        reply = await transport.start("load", payload, on_event).future
+        try:
+            reply = await transport.start("load", payload, on_event).future
+        except BaseException:
+            # Cancelled mid-download (a notebook's interrupt, asyncio.wait_for): stop the worker's
+            # download and free its memory now rather than leaving an engine nobody can reach.
+            transport.terminate()
+            raise
         if not reply.get("ok"):
             await transport.close()
             from .errors import error_from_reply

@@ -43,6 +43,14 @@ class Transport(ABC):
     async def close(self) -> None:
         """Stop the worker and release everything the transport holds."""
 
+    @abstractmethod
+    def terminate(self) -> None:
+        """End the worker now, without asking it (idempotent).
+
+        For paths that cannot wait for a reply: a load cancelled mid-download,
+        or a transport garbage-collected without ``close()``.
+        """
+
     async def call(self, type: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         """Start a request and wait for its reply (errors raised as exceptions)."""
         from .errors import error_from_reply

@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,41 @@ class Page:
     def alive(self) -> bool:
         return self.driver.execute_script("return 1 + 1") == 2
 
+    def engine_workers(self, variant: str = "") -> list[str]:
+        """CDP target ids of our engine workers (named ``pyodide_llm <variant>``) and their pthreads."""
+        return engine_workers(self.driver, variant)
+
+    def wait_for(self, what: str, probe, timeout: float = 30):
+        """Poll ``probe()`` until it is truthy; fail naming ``what``."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if got := probe():
+                return got
+            time.sleep(0.1)
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; workers: {worker_targets(self.driver)}")
+
+
+def worker_targets(driver) -> dict[str, dict]:
+    """Every worker target Chromium knows of (CDP), by id: title (a worker's name), url, parentId."""
+    infos = driver.execute_cdp_cmd("Target.getTargets", {})["targetInfos"]
+    return {t["targetId"]: {k: t.get(k) for k in ("title", "url", "parentId")} for t in infos if t["type"] == "worker"}
+
+
+def engine_workers(driver, variant: str = "", under: str = "pyodide_llm") -> list[str]:
+    """Workers whose title starts with ``under`` (+ `` variant``), with every worker started under them."""
+    workers = worker_targets(driver)
+    name = f"{under} {variant}" if variant else under
+    roots = {w for w, t in workers.items() if t["title"].startswith(name)}
+
+    def below_a_root(w: str) -> bool:
+        while w in workers:
+            if w in roots:
+                return True
+            w = workers[w]["parentId"]
+        return False
+
+    return [w for w in workers if below_a_root(w)]
+
 
 def _driver():
     from selenium import webdriver
@@ -115,6 +151,12 @@ def _driver():
 def _open(driver, server) -> Page:
     driver.get(server.url + "/index.html")
     page = Page(driver, server)
+    # The page's module script defines pyodideReady; say why if it never ran (a failed import).
+    try:
+        page.wait_for("the test page's module script", lambda: driver.execute_script(
+            "return window.pyodideReady !== undefined"), 30)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nconsole: {driver.get_log('browser')}\nserved: {server.requests[-20:]}") from None
     page.run(f"""
 import micropip
 await micropip.install({server.url + '/wheels/' + _wheel_name(server)!r})

@@ -198,6 +198,61 @@ _json.dumps({"variant": variant, "after": after,
              "main_still_works": len(await llm.tokenize("still here")) > 0})
 """, timeout=180)
     assert r == {"variant": "wasm32-mt", "after": "LLMError", "main_still_works": True}
+    # The worker and its pthreads are gone (Chromium's own list of workers), the main model's are not.
+    loaded.wait_for("the closed engine's workers to end", lambda: not loaded.engine_workers("wasm32-mt"))
+    assert loaded.engine_workers("wasm64-mt")
+
+
+def test_an_llm_dropped_without_close_ends_its_worker(loaded):
+    # A stream keeps its model's worker: the LLM object itself is gone here.
+    r = loaded.run("""
+import gc
+from pyodide_llm import LLM
+stream = (await LLM.load("models/smollm2.gguf", n_ctx=128, variant="wasm32-mt")).complete(
+    "1, 2, 3, 4, 5,", max_tokens=4, temperature=0)
+gc.collect()
+_json.dumps(True)
+""", timeout=180)
+    assert loaded.engine_workers("wasm32-mt")
+    r = loaded.run("""
+text = "".join([p async for p in stream])
+del stream
+gc.collect()
+_json.dumps(text)
+""")
+    assert r.startswith(" 6,"), r
+    # Rebinding or deleting the last reference frees the engine, as re-running a notebook cell does.
+    loaded.wait_for("the dropped engine's workers to end", lambda: not loaded.engine_workers("wasm32-mt"))
+    assert loaded.run("_json.dumps(len(await llm.tokenize('still here')) > 0)") is True
+
+
+def test_a_load_cancelled_mid_download_ends_its_worker(loaded):
+    loaded.run("""
+import asyncio
+from pyodide_llm import LLM
+arrived = asyncio.Event()
+def progress(done, total, stage):
+    if stage == "download" and done > 0:
+        arrived.set()
+# The server sends 2 MB, then trickles: the download is still running when the task is cancelled.
+loading = asyncio.ensure_future(LLM.load("models/smollm2.gguf?slow=2000000", n_ctx=128, variant="wasm32-mt",
+                                         cache=False, progress=progress))
+await asyncio.wait_for(arrived.wait(), 60)
+_json.dumps(True)
+""", timeout=90)
+    assert loaded.engine_workers("wasm32-mt")
+    r = loaded.run("""
+loading.cancel()
+try:
+    await loading
+    outcome = "loaded"
+except asyncio.CancelledError:
+    outcome = "cancelled"
+_json.dumps(outcome)
+""")
+    assert r == "cancelled"
+    loaded.wait_for("the cancelled load's workers to end", lambda: not loaded.engine_workers("wasm32-mt"))
+    assert loaded.run("_json.dumps(len(await llm.tokenize('still here')) > 0)") is True
 
 
 def test_worker_gone_fails_pending_requests_with_engine_crashed(loaded):

@@ -103,7 +103,8 @@ class Notebook:
                 return got
             time.sleep(every)
         raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n"
-                             f"cells: {json.dumps(self.cells(), indent=1)[-3000:]}\nconsole: {self.console()}")
+                             f"cells: {json.dumps(self.cells(), indent=1)[-3000:]}\nconsole: {self.console()}\n"
+                             f"workers: {json.dumps(conftest.worker_targets(self.driver), indent=1)}")
 
     def wait_for_kernel(self) -> None:
         self.wait("an idle kernel", lambda: self.js(f"""

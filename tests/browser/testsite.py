@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -63,12 +64,16 @@ class FaultyHandler(Handler):
     ``?cut=N``: a whole-file response stops after N bytes (a resumed Range
     request is then served in full). ``?cut_every=N``: every response, ranged or
     not, stops after N bytes of body. The connection is closed where it stops,
-    as when a network drops mid download.
+    as when a network drops mid download. ``?slow=N``: a whole-file response
+    sends N bytes, then trickles 4 KiB every 0.1 s (a download still running
+    when the test acts), until the client goes away.
     """
 
     def do_GET(self) -> None:
         query = parse_qs(urlsplit(self.path).query)
         ranged = "Range" in self.headers and self.ranges
+        if "slow" in query and not ranged:
+            return self._trickle(int(query["slow"][0]))
         cut = int((query.get("cut_every") or query.get("cut") or ["0"])[0])
         if not cut or ("cut" in query and ranged):
             return super().do_GET()
@@ -88,3 +93,21 @@ class FaultyHandler(Handler):
             self.wfile.write(f.read(min(cut, end + 1 - start)))
         self.wfile.flush()
         self.close_connection = True
+
+    def _trickle(self, fast: int) -> None:
+        self.log.append(self.path)
+        path = Path(self.translate_path(self.path))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(path.stat().st_size))
+        self.end_headers()
+        self.close_connection = True
+        with open(path, "rb") as f:
+            try:
+                self.wfile.write(f.read(fast))
+                while chunk := f.read(4096):
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except (BrokenPipeError, ConnectionResetError):
+                pass

@@ -18,14 +18,16 @@ INFO = {"architecture": "llama", "name": "Fake", "description": "llama 135M Q4_1
 
 class FakeTransport(Transport):
     def __init__(self, tokens: list[bytes] | None = None, *, load_error: tuple[str, str] | None = None,
-                 n_ctx: int = 2048) -> None:
+                 n_ctx: int = 2048, hang_on_load: bool = False) -> None:
         self.tokens = tokens if tokens is not None else [b"Hello", b",", b" world", b"."]
         self.load_error = load_error
         self.n_ctx = n_ctx
+        self.hang_on_load = hang_on_load
         self.sent: list[tuple[int, str, dict[str, Any]]] = []
         self.cancelled: set[int] = set()
         self.steps_after_cancel: dict[int, int] = {}
         self.closed = False
+        self.terminated = False
         self.next_id = 1
         self.running: int | None = None
 
@@ -36,6 +38,8 @@ class FakeTransport(Transport):
         fut: asyncio.Future = asyncio.get_event_loop().create_future()
         if self.closed:
             fut.set_result({"ok": False, "code": "engine_crashed", "message": "closed"})
+        elif type == "load" and self.hang_on_load:
+            pass  # a download that never finishes: only cancellation ends the wait
         elif type == "generate":
             asyncio.ensure_future(self._generate(rid, payload, on_event, fut))
         else:
@@ -93,6 +97,10 @@ class FakeTransport(Transport):
 
     async def close(self) -> None:
         self.closed = True
+
+    def terminate(self) -> None:
+        self.closed = True
+        self.terminated = True
 
     def count(self, type: str) -> int:
         return sum(1 for _, t, _ in self.sent if t == type)

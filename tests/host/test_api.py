@@ -282,3 +282,21 @@ def test_load_checks_cache_and_sha256_arguments_before_any_request() -> None:
     assert e.value.code == "checksum_mismatch" and t.sent == []
     run(LLM.load(data, transport=t, sha256=hashlib.sha256(data).hexdigest()))
     assert t.sent[0][1] == "load"
+
+
+def test_a_cancelled_load_terminates_its_worker() -> None:
+    t = FakeTransport(hang_on_load=True)
+
+    async def main() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(load(t), timeout=0.05)
+
+    run(main())
+    assert t.terminated and [s[1] for s in t.sent] == ["load"]
+
+
+def test_a_failed_load_closes_its_worker() -> None:
+    t = FakeTransport(load_error=("load_failed", "bad tensor"))
+    with pytest.raises(ModelLoadError):
+        run(load(t))
+    assert t.closed and not t.terminated
