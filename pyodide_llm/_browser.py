@@ -8,6 +8,7 @@ Why here and nowhere else: this is the only module that imports ``js`` and
 from __future__ import annotations
 
 import asyncio
+import os
 import weakref
 from importlib import resources
 from typing import Any
@@ -20,6 +21,7 @@ from .errors import ModelSourceError, error_from_reply
 from .options import LoadOptions
 from .protocol import PROTOCOL
 from .sizing import MemoryEstimate
+from .sources import base_url
 from .transport import EventHandler, PendingCall, Transport
 from .variant import choose_variant
 
@@ -149,13 +151,13 @@ async def fetch_prefix(url: str, size: int) -> tuple[bytes, int | None]:
     Asks for a Range; a server that ignores it sends the whole file, of which
     only the first ``size`` bytes are read before the download is cancelled.
     """
-    href = str(js.URL.new(url, js.location.href).href)
+    href = absolute_url(url)
     try:
         resp = await js.fetch(href, _js({"headers": {"Range": f"bytes=0-{size - 1}"}}))
     except Exception as e:  # a JS TypeError: DNS, refused connection, CORS
-        raise ModelSourceError(f"network error fetching {url}: {e}", "network_error") from None
+        raise ModelSourceError(f"network error fetching {href}: {e}", "network_error") from None
     if not resp.ok:
-        raise ModelSourceError(f"HTTP {resp.status} {resp.statusText} for {url}", "http_error")
+        raise ModelSourceError(f"HTTP {resp.status} {resp.statusText} for {href}", "http_error")
     try:
         if resp.status == 206:
             data = (await resp.arrayBuffer()).to_bytes()
@@ -193,8 +195,8 @@ def is_blob(obj: Any) -> bool:
 
 
 def absolute_url(url: str) -> str:
-    """``url`` resolved against this thread's location, as the worker and the cache key it."""
-    return str(js.URL.new(url, js.location.href).href)
+    """``url`` resolved as a user means it (see :func:`base_url`): the worker and the cache key it so."""
+    return str(js.URL.new(url, base_url(str(js.location.href), os.getcwd())).href)
 
 
 _store_module: Any = None

@@ -87,6 +87,8 @@ class LLM:
             URLs in order; the model's bytes; or a browser ``File``/``Blob`` (e.g. from
             ``<input type=file>`` in PyScript; read in chunks straight into the engine).
             Parts download in parallel (at most 3 at once), each into its own memory.
+            A relative URL is relative to the page; in a JupyterLite kernel, to the
+            working folder in the site's contents (the notebook's, ``<site>/files/...``).
         n_ctx
             Context window in tokens (0: the model's training context).
         n_threads

@@ -4,6 +4,9 @@ Why separate from the loader: which URLs make up a model, and whether a set of
 parts belongs together, is decided from names and headers alone, before
 anything is downloaded; all of it is plain Python that the host tests cover.
 
+Relative URLs are resolved by :func:`base_url`: against the page, or in a
+JupyterLite kernel against the notebook's folder of the site's contents.
+
 Split models follow llama.cpp's ``gguf-split`` naming, ``<name>-00001-of-00003.gguf``:
 given the first part, the others are named the same way. Each part's header says
 which part it is (``split.no``), how many there are (``split.count``) and, in the
@@ -15,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from .errors import ModelLoadError
 from .gguf_header import GGUFHeader
@@ -127,3 +131,25 @@ def check_split_set(urls: Sequence[str], headers: Sequence[GGUFHeader]) -> None:
     if isinstance(expected, int) and expected != len(names):
         fail(f"part 1 says the model has {expected} tensors, the parts hold {len(names)} (a part of another "
              "model?)")
+
+
+# A JupyterLite Pyodide kernel runs in a worker whose script lives under this path of the site.
+JUPYTERLITE_KERNEL = "/extensions/@jupyterlite/pyodide-kernel-extension/"
+DRIVE = "/drive"
+
+
+def base_url(href: str, cwd: str) -> str:
+    """What a relative model URL is relative to, for a thread at ``href`` working in ``cwd``.
+
+    On a page (PyScript, a plain Pyodide page) that is the page itself. In a
+    JupyterLite kernel ``js.location`` is the kernel worker's script deep under
+    ``extensions/``, which no user means; the kernel works in the notebook's
+    folder of the site's contents (``/drive/<folder>``), served at
+    ``<site>/files/<folder>/``, so ``LLM.load("model.gguf")`` finds a model
+    shown next to the notebook in the file browser, as it would in Jupyter.
+    """
+    site, found, _ = href.partition(JUPYTERLITE_KERNEL)
+    if not found:
+        return href
+    folder = cwd[len(DRIVE):].strip("/") if cwd == DRIVE or cwd.startswith(DRIVE + "/") else ""
+    return f"{site}/files/" + "".join(f"{quote(part, safe='')}/" for part in folder.split("/") if part)

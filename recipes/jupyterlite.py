@@ -4,8 +4,9 @@ OUT (default ``dist/sites/jupyterlite``, next to the other examples' sites)
 becomes a static JupyterLite site: its Pyodide kernel loads Pyodide from
 ``OUT/static/pyodide/`` (never a CDN) and installs packages only from the site
 (``disablePyPIFallback``); ``%pip install pyodide-llm`` finds our wheel in the
-site's piplite index; ``chat.ipynb`` is the example notebook and ``OUT/models/``
-holds SmolLM2 for it. Serve OUT with any static server.
+site's piplite index; ``chat.ipynb`` is the example notebook, and SmolLM2 sits
+next to it in the site's contents (``OUT/files/models/``, shown in the file
+browser), loaded by a path relative to the notebook. Serve OUT with any static server.
 
 Why each step:
 
@@ -54,7 +55,7 @@ from .source import _pip_download, model_file
 
 EXAMPLE = REPO / "examples" / "jupyterlite"
 NOTEBOOK = "chat.ipynb"
-# Where the notebook finds the model, relative to the site's root (see chat.ipynb).
+# Where the notebook finds the model, relative to the notebook (see chat.ipynb): in the contents.
 MODEL_PATH = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 PYODIDE_URL = "./static/pyodide/pyodide.mjs"  # what the kernel addon writes for a local Pyodide
 KERNEL_PLUGIN = "@jupyterlite/pyodide-kernel-extension:kernel"
@@ -214,8 +215,9 @@ def _check(out: Path) -> None:
         if name not in index:
             raise RecipeError(f"piplite's index has no {name} (it has {sorted(index)})",
                               "check the wheels copied into the lite folder's pypi/")
-    if not (out / "files" / NOTEBOOK).is_file():
-        raise RecipeError(f"the site has no files/{NOTEBOOK}", "check examples/jupyterlite/ and jupyter_server")
+    for path in (NOTEBOOK, MODEL_PATH):
+        if not (out / "files" / path).is_file():
+            raise RecipeError(f"the site has no files/{path}", "check examples/jupyterlite/ and jupyter_server")
 
 
 def build_site(out: Path, wheel: Path, pins: dict[str, Any] | None = None, log=print) -> Path:
@@ -243,6 +245,7 @@ def build_site(out: Path, wheel: Path, pins: dict[str, Any] | None = None, log=p
             shutil.copy2(whl, lite / "pypi" / whl.name)
         (lite / "files").mkdir()
         shutil.copy2(EXAMPLE / NOTEBOOK, lite / "files" / NOTEBOOK)
+        _place(model, lite / "files" / MODEL_PATH)
         shutil.copy2(EXAMPLE / "jupyter-lite.json", lite / "jupyter-lite.json")
         env = dict(os.environ, PATH=f"{venv / 'bin'}:{os.environ.get('PATH', '')}")
         _run([str(venv / "bin" / "jupyter-lite"), "build", "--lite-dir", str(lite), "--output-dir", str(out)],
@@ -251,7 +254,6 @@ def build_site(out: Path, wheel: Path, pins: dict[str, Any] | None = None, log=p
     (out / "static" / "pyodide" / ".complete").unlink(missing_ok=True)  # the cache's marker, not the site's
     _check(out)
     log(f"jupyterlite: Atomics.waitAsync fix added to the {', '.join(_fix_wait_async(out))} pages")
-    _place(model, out / MODEL_PATH)
     (out / MARKER).write_text(f"built by recipes/jupyterlite.py at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
     return out
 

@@ -24,6 +24,7 @@ import pytest
 
 import conftest
 from conftest import ROOT
+from recipes.jupyterlite import MODEL_PATH
 from recipes.serve import StaticServer
 
 NOTEBOOK = ROOT / "examples" / "jupyterlite" / "chat.ipynb"
@@ -216,7 +217,7 @@ class Notebook:
         return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
 
     def model_requests(self) -> list[str]:
-        return [r for r in self.server.requests if r.startswith("/models/")]
+        return [r for r in self.server.requests if r.startswith("/files/models/")]
 
 
 def _assert_offline_and_clean(nb: Notebook) -> None:
@@ -230,6 +231,22 @@ def _assert_offline_and_clean(nb: Notebook) -> None:
     assert not ours, ours
     for e in errors:  # JupyterLite's own noise (its favicon), shown for the record
         print(f"console: {e[:200]}")
+
+
+RELATIVE_URLS = """
+import os
+import pyodide_llm
+os.chdir("models")
+try:
+    info = await pyodide_llm.inspect("SmolLM2-135M-Instruct.Q4_1.gguf")
+    print("inspect:", info.architecture, info.file_size)
+    try:
+        await pyodide_llm.LLM.load("no-such.gguf")
+    except pyodide_llm.ModelSourceError as e:
+        print("missing:", e.code, e)
+finally:
+    os.chdir("..")
+"""
 
 
 def _seconds(line: str) -> float:
@@ -273,6 +290,15 @@ def test_the_notebook_runs_offline_streams_and_reloads_from_the_cache(browser, s
     nb.wait("the engine worker to end after close()", lambda: not nb.workers()["engine"], 30)
     _assert_offline_and_clean(nb)
     assert nb.js("return crossOriginIsolated") == (mode == "isolated")
+
+    # Relative model URLs mean the kernel's working folder in the site's contents, as files do in
+    # Jupyter: from models/ the bare name finds the same file (the same cache entry), and a missing
+    # model's error names the URL it was looked for at.
+    served = len(nb.model_requests())
+    out = nb.execute(RELATIVE_URLS)
+    assert f"inspect: llama {(nb.server.root / 'files' / MODEL_PATH).stat().st_size}" in out, out
+    assert nb.model_requests()[served:] == ["/files/models/no-such.gguf"], "the header was not read from the cache"
+    assert f"missing: http_error HTTP 404 File not found for {nb.server.url}/files/models/no-such.gguf" in out, out
     print(f"JUPYTERLITE {mode}: the site's Atomics.waitAsync fix was needed "
           f"{nb.js('return Atomics.waitAsync.settledAtCall')} times; "
           f"first output {first_output:.1f} s after opening; load network {_seconds(first_line):.1f} s, "

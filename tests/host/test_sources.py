@@ -10,7 +10,7 @@ import pytest
 from pyodide_llm.errors import ModelLoadError
 from pyodide_llm.gguf_header import parse_header
 from pyodide_llm.inspection import inspect
-from pyodide_llm.sources import check_split_set, model_parts, split_urls
+from pyodide_llm.sources import base_url, check_split_set, model_parts, split_urls
 from recipes.pins import cache_root, load_pins
 from recipes.source import model_file
 from recipes.synthetic import cached_split
@@ -90,3 +90,15 @@ def test_inspect_of_a_split_model_sums_its_parts(splits, tmp_path) -> None:
 async def _read(path: Path, size: int):
     with open(path, "rb") as f:
         return f.read(size), path.stat().st_size
+
+
+def test_relative_urls_mean_the_page_or_the_notebooks_folder_in_jupyterlite() -> None:
+    page = "https://example.org/app/index.html?x=1"
+    assert base_url(page, "/home/pyodide") == page
+    kernel = "https://example.org/lite/extensions/@jupyterlite/pyodide-kernel-extension/static/coincident.worker.js"
+    assert base_url(kernel, "/drive") == "https://example.org/lite/files/"
+    assert base_url(kernel, "/drive/") == "https://example.org/lite/files/"
+    assert base_url(kernel, "/drive/my notes/llm") == "https://example.org/lite/files/my%20notes/llm/"
+    # A kernel without the drive mounted (or after os.chdir elsewhere): the contents' root.
+    assert base_url(kernel, "/home/pyodide") == "https://example.org/lite/files/"
+    assert base_url(kernel, "/drivex") == "https://example.org/lite/files/"
