@@ -43,17 +43,35 @@ class MemoryEstimate:
 def estimate(info: GGUFInfo, n_ctx: int, n_batch: int, file_size: int | None = None) -> MemoryEstimate:
     """Estimate the memory a model needs with this context and batch size.
 
-    The KV cache is F16 K and V for every layer; the compute buffer bound is one
-    batch of logits plus the widest activations (llama.cpp reported 49 MiB for
-    SmolLM2 at n_ubatch 512, this gives 110 MiB: a bound, not a guess).
+    The KV cache is F16 K and V for every layer. The engine asks llama.cpp for one
+    row of logits per batch (``n_outputs_max = 1``), so the compute buffer holds
+    that row, the activations of one ubatch (the residual stream and attention
+    in ``n_embd``, the feed-forward in ``n_ff``) and the F16 attention mask of
+    ubatch x context. Fitted to llama.cpp's reported sizes within 10 % (SmolLM2:
+    3.6-17.5 MiB, a Qwen2.5-0.5B shape: 8.9-39.5 MiB, n_ctx 256-4096, ubatch
+    128-512); a quarter is added so it stays a bound for other architectures.
     """
     ctx = n_ctx or info.context_length or 4096
     size = file_size if file_size is not None else (info.file_size or 0)
     n_embd, n_head = info.n_embd or 0, info.n_head or 1
     n_head_kv = info.n_head_kv or n_head
     kv = (info.n_layer or 0) * ctx * 2 * n_head_kv * (n_embd // n_head) * 2
-    compute = min(n_batch, ctx) * (info.n_vocab + 8 * n_embd) * 4
+    ubatch = min(n_batch, ctx)
+    activations = ubatch * (16 * n_embd + 12 * _n_ff(info, n_embd)) + 2 * ubatch * ctx
+    compute = int(1.25 * (info.n_vocab * 4 + activations)) + MIB
     return MemoryEstimate(weights=size, kv_cache=kv, compute=compute, overhead=OVERHEAD, n_ctx=ctx)
+
+
+def _n_ff(info: GGUFInfo, n_embd: int) -> int:
+    """The feed-forward width one token goes through (the used experts' for a mixture of experts)."""
+    def widest(key: str) -> int:
+        v = info.metadata.get(f"{info.architecture}.{key}")
+        if isinstance(v, list):  # per-layer widths
+            v = max((x for x in v if isinstance(x, int)), default=0)
+        return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+    experts = widest("expert_feed_forward_length") * widest("expert_used_count")
+    return max(widest("feed_forward_length"), experts) or 4 * n_embd
 
 
 def fits(need: MemoryEstimate, variant: str) -> bool:

@@ -224,6 +224,11 @@ void Engine::load(const LoadParams & p) {
         cp.n_batch         = (uint32_t) p.n_batch;
         cp.n_ubatch        = (uint32_t) p.n_batch;
         cp.n_seq_max       = 1;
+        // decode_tokens asks for the logits of a batch's last token only. Without this
+        // llama.cpp sizes the compute buffer for logits of every token of a ubatch:
+        // n_vocab x n_ubatch floats, 96 MiB for SmolLM2 at 512 and 250 MiB for a
+        // 128k vocabulary, most of a browser tab's memory spent on rows never read.
+        cp.n_outputs_max   = 1;
         cp.n_threads       = p.n_threads;
         cp.n_threads_batch = p.n_threads;
         cp.no_perf         = false;

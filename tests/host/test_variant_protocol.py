@@ -115,5 +115,6 @@ def test_memory_estimate_of_smollm2() -> None:
     e = estimate(info, 1024, 512)
     assert e.weights == path.stat().st_size
     assert e.kv_cache == 30 * 1024 * 2 * 3 * 64 * 2  # 30 layers, 3 KV heads of 64, F16 K and V
-    assert 49 << 20 <= e.compute <= 160 << 20  # llama.cpp reports 49 MiB at n_ubatch 512
+    # llama.cpp reports 14.51 MiB for this context and batch (one logits row per batch).
+    assert 14.51 * (1 << 20) <= e.compute <= 2 * 14.51 * (1 << 20), e.compute / (1 << 20)
     assert "n_ctx 1024" in e.describe()
