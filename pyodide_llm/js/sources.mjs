@@ -16,8 +16,52 @@ const PARALLEL = 3;
 const RETRIES = 3; // resumptions of one download after a broken connection
 const HASH_SPAN = 8 << 20; // hash in spans this big: one engine call per span
 
+const CHUNK = 1 << 20; // bytes per read into the one reused buffer
+
 function sourceError(code, message) {
   return Object.assign(new Error(message), { code });
+}
+
+/**
+ * The bytes of a stream, as views on one reused 1 MiB buffer.
+ *
+ * Why: a default reader hands out a new ArrayBuffer per network chunk; streaming a
+ * model that way leaves its whole size in garbage that the worker's GC collects
+ * late, and that garbage counts toward the tab's peak memory. A BYOB reader fills
+ * the same buffer again and again (the stream transfers it back with each read).
+ * Each view is only valid until the next step of the loop. Streams without BYOB
+ * support fall back to the default reader.
+ */
+async function* chunks(stream) {
+  let reader;
+  try {
+    reader = stream.getReader({ mode: "byob" });
+  } catch {
+    reader = null;
+  }
+  if (!reader) {
+    const plain = stream.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await plain.read();
+        if (done) return;
+        yield value;
+      }
+    } finally {
+      plain.releaseLock();
+    }
+  }
+  let buffer = new ArrayBuffer(CHUNK);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read(new Uint8Array(buffer, 0, CHUNK));
+      if (done) return;
+      yield value;
+      buffer = value.buffer;
+    }
+  } finally {
+    reader.releaseLock();
+  }
 }
 
 /**
@@ -263,10 +307,7 @@ export class ModelFetcher {
       let body = resp.body;
       for (let attempt = 0; ; attempt++) {
         try {
-          const reader = body.getReader();
-          for (;;) {
-            const { done, value } = await reader.read();
-            if (done) break;
+          for await (const value of chunks(body)) {
             if (writer) await writer.write(value);
             sink.push(value);
             this.done.set(i, sink.loaded);
@@ -318,11 +359,8 @@ export class ModelFetcher {
 export async function readBlob(engine, blob, progress) {
   const sink = new RegionSink(engine, blob.size);
   try {
-    const reader = blob.stream().getReader();
     let last = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+    for await (const value of chunks(blob.stream())) {
       sink.push(value);
       if (sink.loaded - last >= blob.size / 100) {
         last = sink.loaded;
