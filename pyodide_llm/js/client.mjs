@@ -88,7 +88,7 @@ export class EngineClient {
     }
     let resolve;
     const promise = new Promise((r) => (resolve = r));
-    this.pending.set(id, { resolve, onEvent });
+    this.pending.set(id, { resolve, onEvent, type });
     const transfer = payload.bytes instanceof Uint8Array ? [payload.bytes.buffer] : [];
     if (type === "cancel" && this.abortFlag) {
       // Shared memory: stops even a prefill that keeps the worker busy.
@@ -108,6 +108,7 @@ export class EngineClient {
     }
     this.pending.delete(msg.id);
     p.resolve(msg);
+    if (p.type === "close") this.terminate(); // the model is freed: end the worker and its threads
   }
 
   _die(message) {

@@ -190,11 +190,13 @@ const handlers = {
     reply(id, { ok: true });
   },
   close: (id) => {
+    // The model is freed here; the client ends this worker once the reply arrives. The
+    // worker does not close() itself as well: a self-close racing the client's terminate()
+    // while pthread workers hang below it is a teardown path not worth the risk.
     try {
       if (engine) releaseModel();
     } finally {
       reply(id, { ok: true });
-      close();
     }
   },
 };
