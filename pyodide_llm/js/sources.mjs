@@ -25,10 +25,9 @@ function sourceError(code, message) {
 /**
  * The bytes of a stream, as views on one reused 1 MiB buffer.
  *
- * Why: a default reader hands out a new ArrayBuffer per network chunk; streaming a
- * model that way leaves its whole size in garbage that the worker's GC collects
- * late, and that garbage counts toward the tab's peak memory. A BYOB reader fills
- * the same buffer again and again (the stream transfers it back with each read).
+ * Why: a default reader hands out a new ArrayBuffer per network chunk, so streaming
+ * a model leaves its whole size behind as garbage for the worker's GC. A BYOB reader
+ * fills the same buffer again and again (the stream transfers it back with each read).
  * Each view is only valid until the next step of the loop. Streams without BYOB
  * support fall back to the default reader.
  */
