@@ -103,13 +103,18 @@ class Page:
         return engine_workers(self.driver, variant)
 
     def wait_for(self, what: str, probe, timeout: float = 30):
-        """Poll ``probe()`` until it is truthy; fail naming ``what``."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if got := probe():
-                return got
-            time.sleep(0.1)
-        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; workers: {worker_targets(self.driver)}")
+        """Poll ``probe()`` until it is truthy; fail naming ``what`` and the workers Chromium still has."""
+        return poll(what, probe, timeout, lambda: f"workers: {worker_targets(self.driver)}")
+
+
+def poll(what: str, probe, timeout: float, detail=lambda: "", every: float = 0.1):
+    """``probe()``'s first truthy result; after ``timeout`` s an AssertionError naming ``what`` + ``detail()``."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if got := probe():
+            return got
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{detail()}")
 
 
 def worker_targets(driver) -> dict[str, dict]:
@@ -118,20 +123,23 @@ def worker_targets(driver) -> dict[str, dict]:
     return {t["targetId"]: {k: t.get(k) for k in ("title", "url", "parentId")} for t in infos if t["type"] == "worker"}
 
 
-def engine_workers(driver, variant: str = "", under: str = "pyodide_llm") -> list[str]:
-    """Workers whose title starts with ``under`` (+ `` variant``), with every worker started under them."""
-    workers = worker_targets(driver)
-    name = f"{under} {variant}" if variant else under
-    roots = {w for w, t in workers.items() if t["title"].startswith(name)}
-
-    def below_a_root(w: str) -> bool:
+def started_under(workers: dict[str, dict], roots) -> list[str]:
+    """The workers in ``workers`` that are in ``roots`` or were started (at any depth) under one."""
+    def below(w: str) -> bool:
         while w in workers:
             if w in roots:
                 return True
             w = workers[w]["parentId"]
         return False
 
-    return [w for w in workers if below_a_root(w)]
+    return [w for w in workers if below(w)]
+
+
+def engine_workers(driver, variant: str = "", under: str = "pyodide_llm") -> list[str]:
+    """Workers whose title starts with ``under`` (+ `` variant``), with every worker started under them."""
+    workers = worker_targets(driver)
+    name = f"{under} {variant}" if variant else under
+    return started_under(workers, {w for w, t in workers.items() if t["title"].startswith(name)})
 
 
 def _driver():

@@ -95,17 +95,11 @@ class Notebook:
     def js(self, body: str, *args):
         return self.driver.execute_script(body, *args)
 
-    def wait(self, what: str, probe, timeout: float = 180, every: float = 0.1):
+    def wait(self, what: str, probe, timeout: float = 180):
         """Poll ``probe()`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            got = probe()
-            if got:
-                return got
-            time.sleep(every)
-        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n"
-                             f"cells: {json.dumps(self.cells(), indent=1)[-3000:]}\nconsole: {self.console()}\n"
-                             f"workers: {json.dumps(conftest.worker_targets(self.driver), indent=1)}")
+        return conftest.poll(what, probe, timeout, lambda: (
+            f"cells: {json.dumps(self.cells(), indent=1)[-3000:]}\nconsole: {self.console()}\n"
+            f"workers: {json.dumps(conftest.worker_targets(self.driver), indent=1)}"))
 
     def wait_for_kernel(self) -> None:
         self.wait("an idle kernel", lambda: self.js(f"""
@@ -200,18 +194,9 @@ class Notebook:
 
     def workers(self) -> dict[str, list[str]]:
         """Worker targets by kind: the kernel's workers, and those started under them (engine + pthreads)."""
-        infos = self.driver.execute_cdp_cmd("Target.getTargets", {})["targetInfos"]
-        workers = {t["targetId"]: t for t in infos if t["type"] == "worker"}
+        workers = conftest.worker_targets(self.driver)
         kernels = [w for w, t in workers.items() if KERNEL_WORKER in t["url"]]
-
-        def under_a_kernel(t) -> bool:
-            while t.get("parentId") in workers:
-                if t["parentId"] in kernels:
-                    return True
-                t = workers[t["parentId"]]
-            return False
-
-        return {"kernel": kernels, "engine": [w for w, t in workers.items() if under_a_kernel(t)]}
+        return {"kernel": kernels, "engine": [w for w in conftest.started_under(workers, kernels) if w not in kernels]}
 
     def console(self) -> list[str]:
         return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
