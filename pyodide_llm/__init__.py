@@ -1,10 +1,41 @@
-"""pyodide_llm: local LLMs (llama.cpp compiled to WebAssembly) from Python in the browser."""
+"""pyodide_llm: local LLMs (llama.cpp compiled to WebAssembly) from Python in the browser.
+
+The public API is what ``__all__`` lists (``tests/host/test_exported_members.py``
+pins it); every module but :mod:`pyodide_llm.cache` is private. Package layout,
+one concern per module, and where the next features go:
+
+=====================  ==========================================================
+``_llm``               the ``LLM`` class (load, generate, tokens, close)
+``_loading``           a model source resolved and sized before the engine sees it
+``_stream``, ``_text``   the token stream; token bytes to text (UTF-8, stop strings)
+``_options``           sampling and load options, checked (bounds: protocol.json)
+``_results``           plain results: ``ModelInfo``, ``GenerationStats``, ``LoadReport``
+``_errors``            the exception tree
+``_protocol``          protocol.json, the one definition of every message
+``_transport``         the seam to an engine (browser worker, or a test fake)
+``_variants``          the engine builds, and choosing one for a page and a model
+``_sizing``            memory a model needs, from its header
+``_gguf``, ``_inspect``  GGUF header parsing; reading headers by URL
+``_sources``           which files make a model (split sets, sha256, relative URLs)
+``_progress``          progress bars and callbacks
+``_env``, ``_browser/``  "are we in a browser"; everything that imports ``js``
+``cache``              public: the browser's model cache
+``_host/``             ``python -m pyodide_llm bundle`` / ``serve`` (plain CPython)
+=====================  ==========================================================
+
+Planned rooms: WebGPU detection in ``_browser/gpu.py`` feeding ``_variants``;
+JSON schemas and tools in ``_schema.py`` / ``_tools.py`` (sampling options, stream
+results); embeddings, batches and sessions in ``_embed.py`` / ``_batch.py`` /
+``_session.py`` on the same transport; a remote OpenAI-compatible backend in
+``_remote/`` as a second ``Transport``-like client with the same streams.
+"""
 
 from __future__ import annotations
 
 from . import cache
-from .capabilities import capabilities
-from .errors import (
+from ._capabilities import capabilities
+from ._errors import (
+    BadRequestError,
     CacheError,
     ContextOverflowError,
     EngineCrashedError,
@@ -14,21 +45,23 @@ from .errors import (
     ModelSourceError,
     UnsupportedEnvironmentError,
 )
-from .inspection import GGUFInfo, inspect
-from .llm import LLM
-from .models import GenerationStats, LoadReport, ModelInfo
-from .options import choice_grammar
-from .stream import TokenStream
+from ._gguf import GGUFInfo
+from ._inspect import inspect
+from ._llm import LLM
+from ._options import choice_grammar
+from ._results import GenerationStats, LoadReport, ModelInfo
+from ._stream import TokenStream
 
 __version__ = "0.0.1"
 
 __all__ = [
     "LLM",
+    "BadRequestError",
     "CacheError",
     "ContextOverflowError",
     "EngineCrashedError",
-    "GenerationCancelled",
     "GGUFInfo",
+    "GenerationCancelled",
     "GenerationStats",
     "LLMError",
     "LoadReport",

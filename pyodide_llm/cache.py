@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from .errors import UnsupportedEnvironmentError
+from ._env import browser
+from ._sources import model_parts
 
 __all__ = ["CachedModel", "clear", "delete", "list", "size", "usage"]
 
@@ -47,14 +48,7 @@ class CachedModel:
 
 
 async def _store(storage: str) -> Any:
-    from ._env import IN_PYODIDE
-
-    if not IN_PYODIDE:
-        raise UnsupportedEnvironmentError("the model cache lives in the browser's storage; pyodide_llm.cache "
-                                          "works in Pyodide only", "unsupported_environment")
-    from ._browser import open_store
-
-    return await open_store(storage)
+    return await browser("pyodide_llm.cache").open_store(storage)
 
 
 async def list(*, storage: str = "auto") -> builtins.list[CachedModel]:  # noqa: A001 (the module's verb)
@@ -77,11 +71,8 @@ async def size(*, storage: str = "auto") -> int:
 
 async def usage() -> dict[str, int]:
     """What the browser reports for this site: ``{"usage": bytes used, "quota": bytes allowed}``."""
-    await _store("auto")
-    import js  # type: ignore[import-not-found]
-
-    est = (await js.navigator.storage.estimate()).to_py()
-    return {"usage": int(est.get("usage", 0)), "quota": int(est.get("quota", 0))}
+    estimate: dict[str, int] = await browser("pyodide_llm.cache").storage_estimate()
+    return estimate
 
 
 async def delete(url: str | Sequence[str], *, storage: str = "auto") -> int:
@@ -89,15 +80,12 @@ async def delete(url: str | Sequence[str], *, storage: str = "auto") -> int:
 
     Returns the number of files that were cached.
     """
-    from ._browser import absolute_url
-    from .sources import model_parts
-
     store = await _store(storage)
     if store is None:
         return 0
     removed = 0
     for part in model_parts(url):
-        href = absolute_url(part.url)
+        href = browser("pyodide_llm.cache").absolute_url(part.url)
         if await store.lookup(href) is not None:
             removed += 1
         await store.remove(href)

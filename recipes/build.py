@@ -27,7 +27,7 @@ from .synthetic import cached_split
 from .toolchain import ensure_toolchain
 from .variants import ARTEFACTS, build_native, build_variant
 
-VARIANTS = ("wasm64-mt", "wasm32-mt", "wasm32-st")
+from pyodide_llm._variants import VARIANTS  # the one list of variants
 DIST = REPO / "pyodide_llm" / "_wasm"
 
 

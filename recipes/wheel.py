@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -12,14 +14,15 @@ from pathlib import Path
 from .errors import RecipeError
 from .pins import REPO
 
-VARIANTS = ("wasm64-mt", "wasm32-mt", "wasm32-st")
+from pyodide_llm._variants import VARIANTS  # the one list of variants
 
 
 def expected_members() -> set[str]:
     """Files the wheel must contain besides its .dist-info: code, shim, engines."""
     pkg = REPO / "pyodide_llm"
-    files = {f"pyodide_llm/{p.name}" for p in pkg.glob("*.py")} | {"pyodide_llm/protocol.json"}
-    files |= {f"pyodide_llm/_host/{p.name}" for p in (pkg / "_host").glob("*.py")}
+    files = {f"pyodide_llm/{p.name}" for p in pkg.glob("*.py")} | {"pyodide_llm/protocol.json", "pyodide_llm/py.typed"}
+    for sub in ("_host", "_browser"):
+        files |= {f"pyodide_llm/{sub}/{p.name}" for p in (pkg / sub).glob("*.py")}
     for example in ("pyscript", "data-app"):  # the pages `python -m pyodide_llm bundle` writes
         files |= {f"pyodide_llm/_examples/{example}/{p.name}" for p in (REPO / "examples" / example).iterdir()
                   if p.suffix in (".html", ".py", ".csv")}
@@ -29,14 +32,20 @@ def expected_members() -> set[str]:
 
 
 def check_wheel(whl: Path) -> None:
-    """Refuse a wheel with missing files or build leftovers."""
+    """Refuse a wheel with missing files or build leftovers, or whose worker speaks another protocol."""
     with zipfile.ZipFile(whl) as zf:
         names = {n for n in zf.namelist() if ".dist-info/" not in n}
-    want = expected_members()
-    missing, extra = want - names, names - want
-    if missing or extra:
-        raise RecipeError(f"{whl.name}: missing {sorted(missing)}; unexpected {sorted(extra)}",
-                          "run `make wasm` first; keep build leftovers out of pyodide_llm/")
+        want = expected_members()
+        missing, extra = want - names, names - want
+        if missing or extra:
+            raise RecipeError(f"{whl.name}: missing {sorted(missing)}; unexpected {sorted(extra)}",
+                              "run `make wasm` first; keep build leftovers out of pyodide_llm/")
+        table = json.loads(zf.read("pyodide_llm/protocol.json"))["version"]
+        worker = re.findall(r"^export const PROTOCOL_VERSION = (\d+);$", zf.read("pyodide_llm/js/worker.mjs").decode(),
+                            re.M)
+    if worker != [str(table)]:
+        raise RecipeError(f"{whl.name}: js/worker.mjs speaks protocol {worker or '?'}, protocol.json is {table}",
+                          "bump PROTOCOL_VERSION in pyodide_llm/js/worker.mjs with the table's version")
 
 
 def build_wheel(log=print) -> Path:

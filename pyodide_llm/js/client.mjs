@@ -1,10 +1,41 @@
 // The engine client: starts the engine worker from Blob URLs and matches
-// replies to requests (see worker.mjs for the protocol). Runs wherever Pyodide
-// runs: the page's main thread, or a worker (JupyterLite's kernel).
+// replies to requests (the protocol: ../protocol.json, handed to start() by the
+// caller; worker.mjs implements it). Runs wherever Pyodide runs: the page's main
+// thread, or a worker (JupyterLite's kernel).
 //
 // Every request gets an id and a promise that always resolves with a reply
-// object ({ok: true, ...} or {ok: false, code, message}); if the worker dies,
-// every pending promise resolves with code "engine_crashed".
+// object ({ok: true, ...} or {ok: false, code, message}); a request the protocol
+// table does not allow is answered here with bad_request and never sent; if the
+// worker dies, every pending promise resolves with code "engine_crashed".
+
+/** The reply of every request whose engine is gone (closed, terminated or dead). */
+export function crashed(message) {
+  return { ok: false, code: "engine_crashed", message };
+}
+
+const badRequest = (message) => ({ ok: false, code: "bad_request", message });
+
+/** Why `payload` is not a valid `type` request of `protocol`, or null. */
+export function invalidRequest(protocol, type, payload) {
+  const spec = protocol.requests[type];
+  if (!spec) return `unknown request ${type}`;
+  const unknown = Object.keys(payload).filter((k) => !spec.payload.includes(k));
+  const missing = spec.required.filter((k) => !(k in payload));
+  if (unknown.length || missing.length) {
+    return `${type}: unknown fields [${unknown}], missing fields [${missing}]`;
+  }
+  for (const part of (type === "load" && payload.parts) || []) {
+    // URLs are resolved once, by the caller (Python: the page's or the notebook's folder);
+    // a relative URL here would be resolved against the worker's blob: URL.
+    if (!URL.canParse(part.url)) return `model URLs must be absolute, got ${JSON.stringify(part.url)}`;
+  }
+  return null;
+}
+
+/** A module worker of the browser (the default way start() makes its worker). */
+function browserWorker(url, name) {
+  return new Worker(url, { type: "module", name });
+}
 
 /** Feature detection for capabilities() and variant choice. */
 export function detect() {
@@ -47,17 +78,18 @@ export class EngineClient {
   }
 
   /**
-   * Start the worker for a variant. `files` maps names to Blob URLs:
-   * worker, binding (engine.mjs), store (store.mjs), sources (sources.mjs), engine (plm-engine.mjs),
-   * wasm (plm-engine.wasm).
+   * Start the worker for a variant. `files` maps names to (Blob) URLs:
+   * worker (worker.mjs), binding (binding.mjs), store (store.mjs), download (download.mjs),
+   * engine (plm-engine.mjs), wasm (plm-engine.wasm). `spawn(url, name)` makes the worker
+   * (a module Worker; tests pass one end of a MessageChannel).
    */
-  static async start(files, protocol, variant, nThreads) {
-    const worker = new Worker(files.worker, { type: "module", name: `pyodide_llm ${variant}` });
+  static async start(files, protocol, variant, nThreads, spawn = browserWorker) {
+    const worker = spawn(files.worker, `pyodide_llm ${variant}`);
     const client = new EngineClient(worker, protocol);
     const r = await client.request("hello", {
-      protocol, version: protocol.version, variant, n_threads: nThreads,
+      version: protocol.version, variant, n_threads: nThreads,
       binding_url: files.binding, engine_url: files.engine, wasm_url: files.wasm, store_url: files.store,
-      sources_url: files.sources,
+      download_url: files.download,
     }).promise;
     if (!r.ok) {
       client.terminate();
@@ -71,21 +103,9 @@ export class EngineClient {
   /** Send a request; returns {id, promise}. onEvent(name, data) gets its events. */
   request(type, payload = {}, onEvent = null) {
     const id = this.nextId++;
-    if (!(type in this.protocol.requests)) {
-      return { id, promise: Promise.resolve({ ok: false, code: "bad_request", message: `unknown request ${type}` }) };
-    }
-    if (this.dead) {
-      return { id, promise: Promise.resolve({ ok: false, code: "engine_crashed", message: this.dead }) };
-    }
-    if (type === "load" && Array.isArray(payload.parts)) {
-      // Page-relative URLs mean the page's location, not the worker's blob: URL.
-      try {
-        const parts = payload.parts.map((p) => ({ ...p, url: new URL(p.url, globalThis.location?.href).href }));
-        payload = { ...payload, parts };
-      } catch {
-        return { id, promise: Promise.resolve({ ok: false, code: "bad_request", message: "a model URL is not valid" }) };
-      }
-    }
+    const invalid = invalidRequest(this.protocol, type, payload);
+    if (invalid) return { id, promise: Promise.resolve(badRequest(invalid)) };
+    if (this.dead) return { id, promise: Promise.resolve(crashed(this.dead)) };
     let resolve;
     const promise = new Promise((r) => (resolve = r));
     this.pending.set(id, { resolve, onEvent, type });
@@ -114,7 +134,7 @@ export class EngineClient {
   _die(message) {
     if (this.dead) return;
     this.dead = message;
-    for (const [, p] of this.pending) p.resolve({ ok: false, code: "engine_crashed", message });
+    for (const [, p] of this.pending) p.resolve(crashed(message));
     this.pending.clear();
     this.worker.terminate();
   }

@@ -1,35 +1,39 @@
 // The engine worker: one llama.cpp wasm instance, one model, driven by messages.
 //
-// Protocol (defined in ../protocol.json, which the client hands over in "hello"):
+// Protocol (every message and field: ../protocol.json):
 //   client -> worker  {id, type, payload}
 //   worker -> client  {id, ok: true, ...reply}  |  {id, ok: false, code, message}
-//                     {id, event, data}        (events of request id: token, progress)
-// The first request is "hello" {protocol, engine_url, wasm_url, binding_url, store_url,
-// sources_url, variant, n_threads}:
-// the worker checks the protocol version and instantiates the variant.
+//                     {id, event, data}        (events of request id: token, progress, notice)
+//                     {id: 0, event: "crashed", data: {message}}   (the engine is unusable)
+// The first request is "hello" {version, variant, n_threads, binding_url, engine_url,
+// wasm_url, store_url, download_url}: the worker refuses a client whose protocol
+// version is not its own (PROTOCOL_VERSION, checked against protocol.json when the
+// wheel is built) and instantiates the variant.
 // Generation runs one decode step per action and yields to the event loop
 // between steps, so "cancel" requests are seen within one token; during a
 // prefill the client stores the abort flag directly (shared memory).
-// This file has no static imports: it is started from a Blob URL.
+// This file has no static imports: it is started from a Blob URL. In a worker it
+// serves its own global scope; tests call serve() with one end of a MessageChannel.
+
+export const PROTOCOL_VERSION = 2;
 
 let engine = null;
 let engineModule = null;
-const modules = {}; // store.mjs and sources.mjs, imported from the Blob URLs "hello" names
-let protocol = null;
+const modules = {}; // store.mjs and download.mjs, imported from the Blob URLs "hello" names
 const cancelled = new Set();
 let generating = null; // id of the running generation
-const MODEL_PATH = "/models/model.gguf";
+let port = null; // where replies go: the worker's global scope, or a MessagePort in tests
 
 function reply(id, body) {
-  postMessage({ id, ...body });
+  port.postMessage({ id, ...body });
 }
 
 function fail(id, code, message) {
-  postMessage({ id, ok: false, code, message });
+  port.postMessage({ id, ok: false, code, message });
 }
 
 function event(id, name, data, transfer) {
-  postMessage({ id, event: name, data }, transfer || []);
+  port.postMessage({ id, event: name, data }, transfer || []);
 }
 
 // A macrotask boundary that is not clamped like setTimeout: pending messages
@@ -46,13 +50,14 @@ function yieldToEventLoop() {
 }
 
 async function hello(id, p) {
-  protocol = p.protocol;
-  if (!protocol || protocol.version !== p.version) {
-    return fail(id, "protocol_mismatch", `worker speaks protocol ${p.version}, client sent ${protocol?.version}`);
+  if (p.version !== PROTOCOL_VERSION) {
+    return fail(id, "protocol_mismatch", `this engine worker speaks protocol ${PROTOCOL_VERSION}, the client ` +
+      `${p.version}: the package's files are from different versions; reinstall pyodide_llm and reload the page`);
   }
+  if (engine) return fail(id, "bad_request", "hello was already sent to this worker");
   const { createEngine } = await import(p.binding_url);
   modules.store = await import(p.store_url);
-  modules.sources = await import(p.sources_url);
+  modules.download = await import(p.download_url);
   const { default: factory } = await import(p.engine_url);
   const wasmBinary = await (await fetch(p.wasm_url)).arrayBuffer();
   engine = await createEngine(factory, {
@@ -65,7 +70,7 @@ async function hello(id, p) {
   engineModule = engine.module;
   engineModule.FS.mkdir("/models");
   const build = engine.action("build_info");
-  reply(id, { ok: true, variant: p.variant, build, abort_flag: engine.abortFlag });
+  reply(id, { ok: true, version: PROTOCOL_VERSION, variant: p.variant, build, abort_flag: engine.abortFlag });
 }
 
 let modelRegions = []; // the model files' bytes in linear memory: the mapped weights live here
@@ -99,12 +104,12 @@ async function load(id, p) {
     regions = [region];
     sources = ["bytes"];
   } else if (p.blob) { // a File or Blob, e.g. from <input type=file>: read in chunks, never whole
-    regions = await modules.sources.readBlob(engine, p.blob, progress);
+    regions = await modules.download.readBlob(engine, p.blob, progress);
     sources = ["blob"];
   } else {
     const kind = p.cache === true || p.cache === "revalidate" ? "auto" : p.cache;
     const store = p.cache ? await modules.store.openStore(kind) : null;
-    const fetcher = new modules.sources.ModelFetcher(engine, store, progress, (message) => {
+    const fetcher = new modules.download.ModelFetcher(engine, store, progress, (message) => {
       notices.push(message);
       event(id, "notice", { message });
     }, modules.store.readEntry, p.cache === "revalidate");
@@ -201,7 +206,7 @@ const handlers = {
   },
 };
 
-self.onmessage = async (e) => {
+async function onMessage(e) {
   const { id, type, payload } = e.data;
   const handler = handlers[type];
   if (!handler) return fail(id, "bad_request", `unknown request type ${type}`);
@@ -212,7 +217,15 @@ self.onmessage = async (e) => {
     if (err && err.code && typeof err.code === "string") return fail(id, err.code, err.message);
     // A wasm trap (RuntimeError) leaves the module unusable: say so, and stop.
     fail(id, "engine_crashed", `the engine crashed: ${err && err.message}`);
-    postMessage({ id: 0, event: "crashed", data: { message: String(err && err.message) } });
-    close();
+    port.postMessage({ id: 0, event: "crashed", data: { message: String(err && err.message) } });
+    port.close();
   }
-};
+}
+
+/** Answer the protocol on `target` (a worker's global scope, or a MessagePort). */
+export function serve(target) {
+  port = target;
+  target.onmessage = onMessage;
+}
+
+if (typeof WorkerGlobalScope !== "undefined" && self instanceof WorkerGlobalScope) serve(self);

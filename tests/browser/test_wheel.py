@@ -50,3 +50,16 @@ def test_wheel_check_refuses_leftovers_and_missing_files(tmp_path) -> None:
     with pytest.raises(RecipeError, match="missing"):
         check_wheel(missing)
     assert "pyodide_llm/_wasm/wasm32-st/plm-engine.wasm" in expected_members()
+
+
+def test_wheel_check_refuses_a_worker_of_another_protocol_version(tmp_path) -> None:
+    whl = built_wheel()
+    other = tmp_path / whl.name
+    with zipfile.ZipFile(whl) as src, zipfile.ZipFile(other, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "pyodide_llm/js/worker.mjs":
+                data = data.replace(b"export const PROTOCOL_VERSION = ", b"export const PROTOCOL_VERSION = 9")
+            dst.writestr(item, data)
+    with pytest.raises(RecipeError, match="speaks protocol"):
+        check_wheel(other)

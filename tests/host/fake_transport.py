@@ -2,6 +2,8 @@
 
 It behaves like the worker: one request id each, token events one per event
 loop turn, cancellation seen between tokens, error replies with engine codes.
+Every request it is sent and every reply it gives is checked against
+protocol.json, so the Python side cannot drift from the table.
 """
 
 from __future__ import annotations
@@ -9,11 +11,31 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pyodide_llm.transport import EventHandler, PendingCall, Transport
+from pyodide_llm._protocol import EVENTS, check_payload, check_reply
+from pyodide_llm._transport import EventHandler, PendingCall, Transport
 
 INFO = {"architecture": "llama", "name": "Fake", "description": "llama 135M Q4_1", "quantization": "Q4_1",
         "n_params": 134515008, "size": 1, "file_size": 92000000, "n_ctx_train": 8192, "n_ctx": 2048,
         "n_embd": 576, "n_layer": 30, "n_vocab": 49152, "chat_template": "{{ chatml }}", "n_threads": 2}
+
+
+class _CheckedFuture(asyncio.Future):
+    """A reply future that refuses replies protocol.json does not allow for its request."""
+
+    def __init__(self, type: str, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop=loop)
+        self._type = type
+
+    def set_result(self, result: Any) -> None:
+        check_reply(self._type, result)
+        super().set_result(result)
+
+
+def _checked_events(on_event: EventHandler) -> EventHandler:
+    def relay(name: str, data: dict[str, Any]) -> None:
+        assert set(data) == set(EVENTS[name]), (name, data)
+        on_event(name, data)
+    return relay
 
 
 class FakeTransport(Transport):
@@ -32,10 +54,13 @@ class FakeTransport(Transport):
         self.running: int | None = None
 
     def start(self, type: str, payload: dict[str, Any], on_event: EventHandler | None = None) -> PendingCall:
+        check_payload(type, payload)
         rid = self.next_id
         self.next_id += 1
         self.sent.append((rid, type, payload))
-        fut: asyncio.Future = asyncio.get_event_loop().create_future()
+        fut: asyncio.Future = _CheckedFuture(type, asyncio.get_event_loop())
+        if on_event is not None:
+            on_event = _checked_events(on_event)
         if self.closed:
             fut.set_result({"ok": False, "code": "engine_crashed", "message": "closed"})
         elif type == "load" and self.hang_on_load:

@@ -1,4 +1,4 @@
-"""pyodide_llm.gguf_header against the field's own reader (the ``gguf`` package)."""
+"""pyodide_llm._gguf against the field's own reader (the ``gguf`` package)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 import asyncio
 
-from pyodide_llm.errors import ModelLoadError
-from pyodide_llm.gguf_header import FILE_TYPES, GGML_TYPES, MAX_ARRAY_KEEP, NeedMoreBytes, NotGGUFError, parse_header
+from pyodide_llm._errors import ModelLoadError
+from pyodide_llm._gguf import FILE_TYPES, GGML_TYPES, MAX_ARRAY_KEEP, NeedMoreBytes, NotGGUFError, parse_header
 from recipes.pins import load_pins
 from recipes.source import model_file
 

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from pyodide_llm.progress import TextBar, resolve
+from pyodide_llm._progress import TextBar, resolve
 
 
 def test_text_bar_redraws_at_most_every_percent_and_ends_each_stage_with_a_newline() -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from pyodide_llm._variants import VARIANTS
+
 from recipes import source, toolchain, variants
 from recipes.errors import RecipeError
 from recipes.pins import load_pins
@@ -44,12 +46,8 @@ def test_toolchain_drift_names_tool_and_fix(monkeypatch) -> None:
 
 def test_pins_cover_every_variant_and_source() -> None:
     pins = load_pins()
-    assert set(pins["variants"]) == {"common", "wasm64-mt", "wasm32-mt", "wasm32-st"}
+    assert set(pins["variants"]) == {"common", *VARIANTS}  # flags per variant: test_variants.py
     assert len(pins["llama_cpp"]["sdist_sha256"]) == 64
-    for name in ("wasm64-mt", "wasm32-mt", "wasm32-st"):
-        v = pins["variants"][name]
-        assert ("-sMEMORY64=1" in v["cflags"]) is v["memory64"]
-        assert ("-pthread" in v["cflags"]) is v["threads"]
     assert "-O3" in pins["variants"]["common"]["cflags"]
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pyodide_llm.errors import ModelLoadError
-from pyodide_llm.gguf_header import parse_header
-from pyodide_llm.inspection import inspect
-from pyodide_llm.sources import base_url, check_split_set, model_parts, split_urls
+from pyodide_llm._errors import ModelLoadError
+from pyodide_llm._gguf import parse_header
+from pyodide_llm._inspect import inspect
+from pyodide_llm._sources import base_url, check_split_set, model_parts, split_urls
 from recipes.pins import cache_root, load_pins
 from recipes.source import model_file
 from recipes.synthetic import cached_split

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
-import { createEngine } from "../../pyodide_llm/js/engine.mjs";
+import { createEngine } from "../../pyodide_llm/js/binding.mjs";
 
 export const VARIANTS = ["wasm64-mt", "wasm32-mt", "wasm32-st"];
 

@@ -13,10 +13,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .errors import error_from_reply
-from .options import Sampling
-from .streaming import TextAssembler
-from .transport import PendingCall, Transport
+from ._errors import error_from_reply
+from ._options import Sampling
+from ._text import TextAssembler
+from ._transport import PendingCall, Transport
 
 
 class TokenStream:
@@ -94,7 +94,7 @@ class TokenStream:
         if not reply.get("ok"):
             if self.call.cancelled and reply.get("code") == "aborted":
                 raise StopAsyncIteration  # we asked for it: a clean end, not an error
-            raise error_from_reply(reply.get("code", "internal"), reply.get("message", ""))
+            raise error_from_reply(reply)
         tail = self._text.flush()
         if tail:
             return tail

@@ -3,7 +3,7 @@
 A transport starts requests of the protocol and returns :class:`PendingCall`
 objects; replies are plain dicts (``{"ok": True, ...}`` or
 ``{"ok": False, "code": ..., "message": ...}``) and events are delivered to a
-callback. The browser transport (``_browser.py``) wraps the JS client; host
+callback. The browser transport (``_browser/engine.py``) wraps the JS client; host
 tests use a fake one. Nothing above this module touches ``js``.
 """
 
@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._errors import error_from_reply
+
 EventHandler = Callable[[str, dict[str, Any]], None]
 
 
@@ -24,7 +26,7 @@ class PendingCall:
 
     id: int
     type: str
-    future: asyncio.Future = field(repr=False)
+    future: asyncio.Future[dict[str, Any]] = field(repr=False)
     cancelled: bool = False
 
 
@@ -53,9 +55,7 @@ class Transport(ABC):
 
     async def call(self, type: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         """Start a request and wait for its reply (errors raised as exceptions)."""
-        from .errors import error_from_reply
-
         reply = await self.start(type, payload or {}).future
         if not reply.get("ok"):
-            raise error_from_reply(reply.get("code", "internal"), reply.get("message", "unknown error"))
+            raise error_from_reply(reply)
         return reply

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .inspection import GGUFInfo
+from ._gguf import GGUFInfo
 
 GIB = 1 << 30
 MIB = 1 << 20
-# Linear memory each variant can address (emscripten.toml MAXIMUM_MEMORY).
-LIMITS = {"wasm32-st": 4 * GIB, "wasm32-mt": 4 * GIB, "wasm64-mt": 16 * GIB}
 OVERHEAD = 96 * MIB  # C++ runtime, vocabulary tables, the thread stacks, allocator slack
 
 
@@ -72,7 +70,3 @@ def _n_ff(info: GGUFInfo, n_embd: int) -> int:
 
     experts = widest("expert_feed_forward_length") * widest("expert_used_count")
     return max(widest("feed_forward_length"), experts) or 4 * n_embd
-
-
-def fits(need: MemoryEstimate, variant: str) -> bool:
-    return need.total <= LIMITS[variant]

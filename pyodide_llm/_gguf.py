@@ -201,3 +201,44 @@ def parse_header(data: bytes | memoryview) -> GGUFHeader:
     align = int(metadata.get("general.alignment", 32)) or 32
     header_size = (c.pos + align - 1) // align * align
     return GGUFHeader(version, metadata, tensors, header_size, lengths)
+
+
+@dataclass(frozen=True)
+class GGUFInfo:
+    """What a model's header says it is (``inspect``'s result; the input of memory sizing).
+
+    Lives beside the parser, not with the code that fetches headers, so that
+    sizing and variant choice need no I/O module.
+    """
+
+    url: str
+    architecture: str
+    n_params: int
+    quantization: str
+    context_length: int | None
+    chat_template: str | None
+    n_tensors: int
+    file_size: int | None
+    n_vocab: int
+    n_layer: int | None
+    n_embd: int | None
+    n_head: int | None
+    n_head_kv: int | None
+    split: tuple[int, int]
+    header_bytes: int
+    metadata: dict[str, Any]
+    parts: tuple[str, ...] = ()  # every part's URL, for a split model
+
+    @classmethod
+    def from_header(cls, url: str, h: GGUFHeader, file_size: int | None) -> GGUFInfo:
+        def opt_int(key: str) -> int | None:
+            v = h.arch_value(key)
+            return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+        tmpl = h.metadata.get("tokenizer.chat_template")
+        return cls(url=url, architecture=h.architecture, n_params=h.n_params, quantization=h.quantization,
+                   context_length=opt_int("context_length"), chat_template=tmpl if isinstance(tmpl, str) else None,
+                   n_tensors=len(h.tensors), file_size=file_size, n_vocab=h.n_vocab,
+                   n_layer=opt_int("block_count"), n_embd=opt_int("embedding_length"),
+                   n_head=opt_int("attention.head_count"), n_head_kv=opt_int("attention.head_count_kv"),
+                   split=h.split, header_bytes=h.header_size, metadata=h.metadata)

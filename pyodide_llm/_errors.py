@@ -8,18 +8,28 @@
     ├── ModelLoadError (LLMError, ValueError)   not GGUF, truncated, unknown architecture, too big,
     │                                           split parts that are not one model
     ├── ContextOverflowError (LLMError, ValueError)  prompt does not fit in n_ctx
+    ├── BadRequestError (LLMError, ValueError)  the engine refused a request's values
     ├── GenerationCancelled (LLMError)     the engine stopped a generation on request
     ├── EngineCrashedError (LLMError, RuntimeError)  the worker died; the model is gone
     └── UnsupportedEnvironmentError (LLMError, RuntimeError)  not in a browser, or a
                                            capability the request needs is missing
 
 Every error carries ``code`` (the engine's stable error code, see protocol.json)
-and pickles, so test harnesses can move it between processes.
+and pickles, so test harnesses can move it between processes. Bad arguments
+caught in Python before anything is sent raise plain ``ValueError``/``TypeError``;
+the same kind of mistake caught by the engine is a :class:`BadRequestError`,
+which is a ``ValueError`` too, so one ``except ValueError`` covers both.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from ._protocol import ERROR_CLASSES
+
 __all__ = [
+    "BadRequestError",
     "CacheError",
     "ContextOverflowError",
     "EngineCrashedError",
@@ -28,6 +38,7 @@ __all__ = [
     "ModelLoadError",
     "ModelSourceError",
     "UnsupportedEnvironmentError",
+    "crashed_reply",
     "error_from_reply",
 ]
 
@@ -48,7 +59,7 @@ class LLMError(Exception):
         self.message = message
         self.code = code
 
-    def __reduce__(self):  # keep ``code`` across pickling
+    def __reduce__(self) -> tuple[type[LLMError], tuple[str, str | None]]:  # keep ``code`` across pickling
         return (type(self), (self.message, self.code))
 
 
@@ -68,6 +79,10 @@ class ContextOverflowError(LLMError, ValueError):
     """The prompt is longer than the context window (``n_ctx``)."""
 
 
+class BadRequestError(LLMError, ValueError):
+    """The engine refused a request: a value out of range, a malformed field, an unknown action."""
+
+
 class GenerationCancelled(LLMError):
     """The generation was cancelled before it finished."""
 
@@ -80,22 +95,23 @@ class UnsupportedEnvironmentError(LLMError, RuntimeError):
     """Called outside a browser (plain CPython), or the browser lacks what is needed."""
 
 
-_BY_NAME: dict[str, type[Exception]] = {
-    cls.__name__: cls
-    for cls in (LLMError, ModelSourceError, CacheError, ModelLoadError, ContextOverflowError, GenerationCancelled,
-                EngineCrashedError, UnsupportedEnvironmentError)
-}
-_BY_NAME["ValueError"] = ValueError
+_CLASSES: tuple[type[LLMError], ...] = (
+    LLMError, ModelSourceError, CacheError, ModelLoadError, ContextOverflowError, BadRequestError,
+    GenerationCancelled, EngineCrashedError, UnsupportedEnvironmentError)
+_BY_NAME: dict[str, type[LLMError]] = {cls.__name__: cls for cls in _CLASSES}
 
 
-def error_from_reply(code: str, message: str) -> Exception:
-    """Rebuild the right exception from an ``{code, message}`` error reply."""
-    from .protocol import PROTOCOL
+def error_from_reply(reply: Mapping[str, Any]) -> LLMError:
+    """The exception for an ``{"ok": false, "code", "message"}`` reply (of the worker or the engine).
 
-    name = PROTOCOL["error_codes"].get(code, "LLMError")
-    cls = _BY_NAME[name]
-    if cls is ValueError:
-        err = ValueError(message)
-        err.code = code  # type: ignore[attr-defined]
-        return err
-    return cls(message, code)
+    The class comes from ``protocol.json`` ``error_codes``; a code the table does
+    not know becomes a plain :class:`LLMError` that still carries it.
+    """
+    code = str(reply.get("code") or "internal")
+    message = str(reply.get("message") or f"the engine failed ({code})")
+    return _BY_NAME[ERROR_CLASSES.get(code, "LLMError")](message, code)
+
+
+def crashed_reply(message: str) -> dict[str, Any]:
+    """The reply every pending request gets when its engine is gone (closed, terminated or dead)."""
+    return {"ok": False, "code": "engine_crashed", "message": message}

@@ -2,6 +2,9 @@
 
 Why here: a bad value must raise ``ValueError`` in Python with a message that
 names the option, not travel to the worker and come back as an engine error.
+The defaults live here (Python sends every sampling value, so the engine's own
+defaults only serve JS callers); the bounds are protocol.json's ``limits``,
+which the engine's guards are tested against.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-VARIANTS = ("auto", "wasm64-mt", "wasm32-mt", "wasm32-st")
+from ._protocol import LIMITS, describe_limits, in_limits
+from ._variants import VARIANTS
 
 
 @dataclass(frozen=True)
@@ -45,14 +49,32 @@ class Sampling:
         return d
 
 
-def _number(name: str, value: Any, *, integer: bool = False) -> float:
+def _number(name: str, value: Any) -> float:
+    """``value`` checked against ``limits[name]`` of protocol.json (the engine's own bounds)."""
+    integer = bool(LIMITS[name].get("integer"))
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number, got {value!r}")
     if integer and not isinstance(value, int):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
+    if not in_limits(name, value):
+        raise ValueError(f"{name} must be {describe_limits(name)}{_MEANING.get(name, '')}, got {value!r}")
     return value
+
+
+_MEANING = {"temperature": " (0 is greedy)", "top_k": " (0 disables it)", "repeat_penalty": " (1 disables it)",
+            "n_ctx": " (0 means the model's training context)"}
+_NUMBERS = ("max_tokens", "temperature", "top_k", "top_p", "min_p", "repeat_penalty")
+
+
+def _stop_strings(stop: Any) -> tuple[str, ...]:
+    if stop is None:
+        return ()
+    out = (stop,) if isinstance(stop, str) else tuple(stop)
+    if not all(isinstance(x, str) and x for x in out):
+        raise ValueError("stop must be a string or a list of non-empty strings")
+    return out
 
 
 def sampling_from_kwargs(kwargs: dict[str, Any]) -> Sampling:
@@ -63,30 +85,13 @@ def sampling_from_kwargs(kwargs: dict[str, Any]) -> Sampling:
         raise TypeError(f"unknown sampling option(s): {', '.join(sorted(unknown))}; "
                         f"known: {', '.join(sorted(known))}")
     s = dict(kwargs)
-    if "max_tokens" in s and (_number("max_tokens", s["max_tokens"], integer=True) < 1):
-        raise ValueError("max_tokens must be >= 1")
-    if "temperature" in s and _number("temperature", s["temperature"]) < 0:
-        raise ValueError("temperature must be >= 0 (0 is greedy)")
-    if "top_k" in s and _number("top_k", s["top_k"], integer=True) < 0:
-        raise ValueError("top_k must be >= 0 (0 disables it)")
-    if "top_p" in s and not 0 < _number("top_p", s["top_p"]) <= 1:
-        raise ValueError("top_p must be in (0, 1]")
-    if "min_p" in s and not 0 <= _number("min_p", s["min_p"]) <= 1:
-        raise ValueError("min_p must be in [0, 1]")
-    if "repeat_penalty" in s and _number("repeat_penalty", s["repeat_penalty"]) <= 0:
-        raise ValueError("repeat_penalty must be > 0 (1 disables it)")
-    if s.get("seed") is not None and not 0 <= _number("seed", s["seed"], integer=True) < 2**32 - 1:
-        raise ValueError("seed must be an integer in [0, 2**32 - 2]")
+    for name in _NUMBERS:
+        if name in s:
+            _number(name, s[name])
+    if s.get("seed") is not None:
+        _number("seed", s["seed"])
     if "stop" in s:
-        stop = s["stop"]
-        if stop is None:
-            stop = ()
-        elif isinstance(stop, str):
-            stop = (stop,)
-        stop = tuple(stop)
-        if not all(isinstance(x, str) and x for x in stop):
-            raise ValueError("stop must be a string or a list of non-empty strings")
-        s["stop"] = stop
+        s["stop"] = _stop_strings(s["stop"])
     if "ignore_eos" in s and not isinstance(s["ignore_eos"], bool):
         raise ValueError("ignore_eos must be True or False")
     if "grammar" in s and not isinstance(s["grammar"], str):
@@ -112,11 +117,9 @@ class LoadOptions:
     variant: str = "auto"
 
     def __post_init__(self) -> None:
-        if _number("n_ctx", self.n_ctx, integer=True) < 0:
-            raise ValueError("n_ctx must be >= 0 (0 means the model's training context)")
-        if self.n_threads is not None and not 1 <= _number("n_threads", self.n_threads, integer=True) <= 64:
-            raise ValueError("n_threads must be None (automatic) or an integer in 1..64")
-        if not 1 <= _number("n_batch", self.n_batch, integer=True) <= 8192:
-            raise ValueError("n_batch must be in 1..8192")
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        _number("n_ctx", self.n_ctx)
+        if self.n_threads is not None:
+            _number("n_threads", self.n_threads)
+        _number("n_batch", self.n_batch)
+        if self.variant != "auto" and self.variant not in VARIANTS:
+            raise ValueError(f"variant must be 'auto' or one of {', '.join(VARIANTS)}, got {self.variant!r}")

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
-from .errors import ModelLoadError, ModelSourceError
-from .gguf_header import GGUFHeader, NeedMoreBytes, NotGGUFError, parse_header
+from ._env import browser
+from ._errors import ModelLoadError
+from ._gguf import GGUFHeader, GGUFInfo, NeedMoreBytes, NotGGUFError, parse_header
+from ._sources import check_split_set, model_parts
 
 FIRST_RANGE = 1 << 20
 MAX_HEADER = 256 << 20  # no real header is near this; a bigger one means a corrupt file
@@ -23,43 +24,6 @@ MAX_HEADER = 256 << 20  # no real header is near this; a bigger one means a corr
 # fetch(url, size) -> (first bytes of the file, at least `size` of them unless the
 # file is shorter; the whole file's size in bytes, or None if the server did not say)
 PrefixFetcher = Callable[[str, int], Awaitable[tuple[bytes, int | None]]]
-
-
-@dataclass(frozen=True)
-class GGUFInfo:
-    """What ``inspect`` found in a model's header."""
-
-    url: str
-    architecture: str
-    n_params: int
-    quantization: str
-    context_length: int | None
-    chat_template: str | None
-    n_tensors: int
-    file_size: int | None
-    n_vocab: int
-    n_layer: int | None
-    n_embd: int | None
-    n_head: int | None
-    n_head_kv: int | None
-    split: tuple[int, int]
-    header_bytes: int
-    metadata: dict[str, Any]
-    parts: tuple[str, ...] = ()  # every part's URL, for a split model
-
-    @classmethod
-    def from_header(cls, url: str, h: GGUFHeader, file_size: int | None) -> GGUFInfo:
-        def opt_int(key: str) -> int | None:
-            v = h.arch_value(key)
-            return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
-        tmpl = h.metadata.get("tokenizer.chat_template")
-        return cls(url=url, architecture=h.architecture, n_params=h.n_params, quantization=h.quantization,
-                   context_length=opt_int("context_length"), chat_template=tmpl if isinstance(tmpl, str) else None,
-                   n_tensors=len(h.tensors), file_size=file_size, n_vocab=h.n_vocab,
-                   n_layer=opt_int("block_count"), n_embd=opt_int("embedding_length"),
-                   n_head=opt_int("attention.head_count"), n_head_kv=opt_int("attention.head_count_kv"),
-                   split=h.split, header_bytes=h.header_size, metadata=h.metadata)
 
 
 async def read_header(url: str, fetch: PrefixFetcher, max_header: int = MAX_HEADER) -> tuple[GGUFHeader, int | None]:
@@ -101,20 +65,11 @@ async def inspect(url: str | Sequence[str], *, fetch: PrefixFetcher | None = Non
     ModelLoadError
         Not a GGUF file, a truncated or corrupt header, parts that are not one split model.
     """
-    from .sources import check_split_set, model_parts
-
     if not isinstance(url, str) and not isinstance(url, Sequence):
         raise ValueError("url must be a non-empty string or a list of split-part URLs")
     urls = [p.url for p in model_parts(url)]
     if fetch is None:
-        from ._env import IN_PYODIDE
-
-        if not IN_PYODIDE:
-            raise ModelSourceError("inspect() fetches with the browser; on the host pass fetch= or read the file "
-                                   "with pyodide_llm.gguf_header.parse_header", "unsupported_environment")
-        from ._browser import cached_prefix
-
-        fetch = cached_prefix("auto")
+        fetch = browser("inspect() without fetch=").prefix_fetcher()
     found = await asyncio.gather(*(read_header(u, fetch) for u in urls))
     headers = [h for h, _ in found]
     check_split_set(urls, headers)

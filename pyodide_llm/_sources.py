@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from .errors import ModelLoadError
-from .gguf_header import GGUFHeader
+from ._errors import ModelLoadError
+from ._gguf import GGUFHeader
 
 _SPLIT_NAME = re.compile(r"^(?P<stem>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf(?P<rest>[?#].*)?$")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")

@@ -7,16 +7,17 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .errors import LLMError, ModelLoadError, ModelSourceError, UnsupportedEnvironmentError
-from .inspection import GGUFInfo, inspect
-from .models import GenerationStats, LoadReport, ModelInfo
-from .options import LoadOptions, Sampling, sampling_from_kwargs
-from .sizing import MemoryEstimate, estimate
-from .sources import check_sha256, model_parts
-from .stream import TokenStream
-from .transport import PendingCall, Transport
+from ._env import browser
+from ._errors import LLMError, error_from_reply
+from ._loading import check_cache, memory_need, resolve_source
+from ._options import LoadOptions, Sampling, sampling_from_kwargs
+from ._progress import ProgressCallback
+from ._progress import resolve as resolve_progress
+from ._results import GenerationStats, LoadReport, ModelInfo
+from ._stream import TokenStream
+from ._transport import PendingCall, Transport
+from ._variants import choose_variant
 
-ProgressCallback = Callable[[int, int, str], None]
 Message = dict[str, str]
 
 
@@ -31,28 +32,26 @@ def _check_messages(messages: Any) -> list[Message]:
     return out
 
 
-async def _memory_need(source: Any, opts: LoadOptions, cache: bool | str) -> MemoryEstimate:
-    """Read the header (from the cache, or with a Range request) and size the model before downloading it."""
-    if isinstance(source, list):  # the parts of a model
-        from ._browser import cached_prefix
+async def _load_into(transport: Transport, payload: dict[str, Any],
+                     progress: ProgressCallback | None) -> dict[str, Any]:
+    """Send ``load`` and wait for the model; on failure or cancellation the engine is ended."""
+    def on_event(type: str, data: dict[str, Any]) -> None:
+        if type == "progress" and progress is not None:
+            progress(int(data["loaded"]), int(data["total"]), str(data["stage"]))
+        elif type == "notice":
+            warnings.warn(str(data["message"]), RuntimeWarning, stacklevel=1)
 
-        info = await inspect(source, fetch=cached_prefix(cache))
-    elif not isinstance(source, bytes):  # a browser File/Blob
-        from ._browser import blob_prefix
-
-        name = str(getattr(source, "name", "") or "the Blob")
-        info = await inspect(name, fetch=blob_prefix(source))
-    else:
-        from .gguf_header import NeedMoreBytes, NotGGUFError, parse_header
-
-        try:
-            info = GGUFInfo.from_header("<bytes>", parse_header(source), len(source))
-        except (NeedMoreBytes, NotGGUFError) as e:
-            raise ModelLoadError(f"the model bytes are not a complete GGUF file: {e}", "not_gguf") from None
-    return estimate(info, opts.n_ctx, opts.n_batch)
-
-
-_CACHE_KINDS = (True, False, "opfs", "cache-api", "revalidate")
+    try:
+        reply = await transport.start("load", payload, on_event).future
+    except BaseException:
+        # Cancelled mid-download (a notebook's interrupt, asyncio.wait_for): stop the worker's
+        # download and free its memory now rather than leaving an engine nobody can reach.
+        transport.terminate()
+        raise
+    if not reply.get("ok"):
+        await transport.close()
+        raise error_from_reply(reply)
+    return reply
 
 
 class LLM:
@@ -125,78 +124,19 @@ class LLM:
             The browser's storage quota cannot hold the model (pass ``cache=False``).
         """
         opts = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, variant=variant)
-        if cache not in _CACHE_KINDS:
-            raise ValueError(f"cache must be True, False, 'opfs', 'cache-api' or 'revalidate', not {cache!r}")
-        from .progress import resolve
-
-        progress = resolve(progress)
-        if isinstance(source, memoryview):
-            source = source.tobytes()
-        blob = None
-        if not isinstance(source, (str, bytes, list, tuple)) and transport is None:
-            from ._env import IN_PYODIDE
-
-            if IN_PYODIDE:
-                from ._browser import is_blob
-
-                blob = source if is_blob(source) else None
-        payload: dict[str, Any] = {}
-        if blob is not None:
-            payload["blob"] = blob
-            if sha256 is not None:
-                raise ValueError("sha256= checks downloads; a File/Blob is read as it is")
-        elif isinstance(source, bytes) and source:
-            payload["bytes"] = source
-            if sha256 is not None:
-                import hashlib
-
-                digest = check_sha256(sha256)
-                if hashlib.sha256(source).hexdigest() != digest:
-                    raise ModelSourceError(f"the model bytes have SHA-256 {hashlib.sha256(source).hexdigest()}, "
-                                           f"not the expected {digest}", "checksum_mismatch")
-        elif isinstance(source, (str, list, tuple)):
-            parts = model_parts(source if isinstance(source, str) else list(source), sha256)
-            payload["parts"] = [{"url": p.url, "sha256": p.sha256} for p in parts]
-            payload["cache"] = cache
-        else:
-            raise ValueError("source must be a non-empty URL string, a list of split-part URLs, the model's "
-                             "bytes, or a browser File/Blob")
-        if transport is None:
-            from ._env import IN_PYODIDE
-
-            if not IN_PYODIDE:
-                raise UnsupportedEnvironmentError(
-                    "LLM.load needs a browser (Pyodide, JupyterLite, PyScript); on plain CPython use "
-                    "llama.cpp's llama-server or llama-cpp-python instead", "unsupported_environment")
-            from ._browser import absolute_url, open_transport
-
-            if "parts" in payload:
-                for p in payload["parts"]:
-                    p["url"] = absolute_url(p["url"])
-            sized = [p["url"] for p in payload["parts"]] if "parts" in payload else blob if blob is not None else source
-            transport, chosen, threads = await open_transport(opts, await _memory_need(sized, opts, cache))
-        else:
+        check_cache(cache)
+        on_progress = resolve_progress(progress)
+        side = browser("LLM.load") if transport is None else None
+        model = resolve_source(source, sha256)
+        if side is not None:
+            need = await memory_need(model, opts, cache)
+            chosen, threads = choose_variant(await side.detect(), opts.variant, opts.n_threads, need)
+            transport = await side.start_engine(chosen, threads)
+        else:  # a caller's own engine connection (tests, custom hosts)
+            assert transport is not None
             chosen, threads = (opts.variant if opts.variant != "auto" else "custom"), opts.n_threads or 1
-        payload.update({"n_ctx": opts.n_ctx, "n_threads": threads, "n_batch": opts.n_batch})
-
-        def on_event(type: str, data: dict[str, Any]) -> None:
-            if type == "progress" and progress is not None:
-                progress(int(data["loaded"]), int(data["total"]), str(data["stage"]))
-            elif type == "notice":
-                warnings.warn(str(data["message"]), RuntimeWarning, stacklevel=1)
-
-        try:
-            reply = await transport.start("load", payload, on_event).future
-        except BaseException:
-            # Cancelled mid-download (a notebook's interrupt, asyncio.wait_for): stop the worker's
-            # download and free its memory now rather than leaving an engine nobody can reach.
-            transport.terminate()
-            raise
-        if not reply.get("ok"):
-            await transport.close()
-            from .errors import error_from_reply
-
-            raise error_from_reply(reply.get("code", "internal"), reply.get("message", ""))
+        payload = {**model.payload(cache), "n_ctx": opts.n_ctx, "n_threads": threads, "n_batch": opts.n_batch}
+        reply = await _load_into(transport, payload, on_progress)
         return cls(transport, ModelInfo.from_engine(reply["info"], chosen), LoadReport.from_reply(reply))
 
     # -- generation -----------------------------------------------------------------

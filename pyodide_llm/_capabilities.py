@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._env import IN_PYODIDE
-from .errors import UnsupportedEnvironmentError
+from ._env import browser
 
 
 async def capabilities() -> dict[str, Any]:
@@ -15,9 +14,5 @@ async def capabilities() -> dict[str, Any]:
     cross_origin_isolated, hardware_concurrency`` (booleans, and an int).
     Raises :class:`UnsupportedEnvironmentError` outside a browser.
     """
-    if not IN_PYODIDE:
-        raise UnsupportedEnvironmentError("capabilities() describes a browser; this is plain CPython",
-                                          "unsupported_environment")
-    from ._browser import detect
-
-    return await detect()
+    detected: dict[str, Any] = await browser("capabilities()").detect()
+    return detected

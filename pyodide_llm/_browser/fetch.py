@@ -1,0 +1,88 @@
+"""URLs as the user means them, and the first bytes of model files (for headers and sizing).
+
+Every model URL is resolved here once (:func:`absolute_url`); the worker, the
+cache keys and the error messages all use the result.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import JsProxy  # type: ignore[import-not-found]
+
+from .._errors import ModelSourceError
+from .._inspect import PrefixFetcher
+from .._sources import base_url
+from .files import to_js_object
+from .store import open_store
+
+
+def absolute_url(url: str) -> str:
+    """``url`` resolved as a user means it (see :func:`pyodide_llm._sources.base_url`)."""
+    return str(js.URL.new(url, base_url(str(js.location.href), os.getcwd())).href)
+
+
+def is_blob(obj: Any) -> bool:
+    """A JS File or Blob proxy (what PyScript's <input type=file> hands over)."""
+    return isinstance(obj, JsProxy) and bool(js.Blob.prototype.isPrototypeOf(obj))
+
+
+async def _network_prefix(href: str, size: int) -> tuple[bytes, int | None]:
+    """At least the first ``size`` bytes of ``href`` (fewer only if the file is shorter), and its size.
+
+    Asks for a Range; a server that ignores it sends the whole file, of which
+    only the first ``size`` bytes are read before the download is cancelled.
+    """
+    try:
+        resp = await js.fetch(href, to_js_object({"headers": {"Range": f"bytes=0-{size - 1}"}}))
+    except Exception as e:  # a JS TypeError: DNS, refused connection, CORS
+        raise ModelSourceError(f"network error fetching {href}: {e}", "network_error") from None
+    if not resp.ok:
+        raise ModelSourceError(f"HTTP {resp.status} {resp.statusText} for {href}", "http_error")
+    try:
+        if resp.status == 206:
+            data = (await resp.arrayBuffer()).to_bytes()
+            total = str(resp.headers.get("content-range") or "").rpartition("/")[2]
+            return data, int(total) if total.isdigit() else None
+        length = str(resp.headers.get("content-length") or "")
+        chunks: list[bytes] = []
+        got = 0
+        reader = resp.body.getReader()
+        while got < size:
+            part = await reader.read()
+            if part.done:
+                break
+            chunk = part.value.to_bytes()
+            chunks.append(chunk)
+            got += len(chunk)
+        await reader.cancel()
+    except Exception as e:  # the connection broke while the header arrived
+        raise ModelSourceError(f"network error reading the header of {href}: {e}", "network_error") from None
+    return b"".join(chunks), int(length) if length.isdigit() else None
+
+
+def _blob_prefix(blob: Any) -> PrefixFetcher:
+    async def fetch(url: str, size: int) -> tuple[bytes, int | None]:
+        return (await blob.slice(0, size).arrayBuffer()).to_bytes(), int(blob.size)
+    return fetch
+
+
+def _cached_or_network(cache: str | bool) -> PrefixFetcher:
+    async def fetch(url: str, size: int) -> tuple[bytes, int | None]:
+        href = absolute_url(url)
+        store = await open_store(cache) if cache else None
+        if store is not None:
+            entry = await store.lookup(href)
+            if entry is not None and getattr(entry, "blob", None) is not None:
+                blob = entry.blob
+                return (await blob.slice(0, size).arrayBuffer()).to_bytes(), int(blob.size)
+        return await _network_prefix(href, size)
+    return fetch
+
+
+def prefix_fetcher(blob: Any = None, cache: str | bool = "auto") -> PrefixFetcher:
+    """How to read the first bytes of a model: slices of a File/Blob, or by URL from the model cache
+    when it holds the file (``cache`` as ``LLM.load`` takes it), else with HTTP Range requests."""
+    return _blob_prefix(blob) if blob is not None else _cached_or_network(cache)

@@ -1,0 +1,99 @@
+"""What ``LLM.load`` works out before the engine sees a model: the source, and its memory need.
+
+Why apart from the ``LLM`` class: which files make up a model, whether their
+digests are sane, what their URLs mean and how much memory the model will need
+are decided from arguments and headers alone; all of it is plain Python that
+the host tests cover (the browser only supplies URL resolution and header bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._env import IN_PYODIDE, browser
+from ._errors import ModelLoadError, ModelSourceError
+from ._gguf import GGUFInfo, NeedMoreBytes, NotGGUFError, parse_header
+from ._inspect import inspect
+from ._options import LoadOptions
+from ._sizing import MemoryEstimate, estimate
+from ._sources import Part, check_sha256, model_parts
+
+CACHE_KINDS = (True, False, "opfs", "cache-api", "revalidate")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model as the engine will receive it: URLs of its parts, its bytes, or a browser File/Blob."""
+
+    parts: tuple[Part, ...] = ()
+    data: bytes = b""
+    blob: Any = field(default=None, repr=False)
+
+    def payload(self, cache: bool | str) -> dict[str, Any]:
+        """The source fields of a ``load`` request."""
+        if self.blob is not None:
+            return {"blob": self.blob}
+        if self.data:
+            return {"bytes": self.data}
+        return {"parts": [{"url": p.url, "sha256": p.sha256} for p in self.parts], "cache": cache}
+
+
+def check_cache(cache: object) -> None:
+    if cache not in CACHE_KINDS:
+        raise ValueError(f"cache must be True, False, 'opfs', 'cache-api' or 'revalidate', not {cache!r}")
+
+
+def _checked_bytes(data: bytes, sha256: str | Sequence[str] | None) -> ModelSource:
+    if sha256 is not None:
+        digest, want = hashlib.sha256(data).hexdigest(), check_sha256(sha256)
+        if digest != want:
+            raise ModelSourceError(f"the model bytes have SHA-256 {digest}, not the expected {want}",
+                                   "checksum_mismatch")
+    return ModelSource(data=data)
+
+
+def resolve_source(source: Any, sha256: str | Sequence[str] | None) -> ModelSource:
+    """Classify ``LLM.load``'s ``source`` and check ``sha256`` against it.
+
+    URLs are made absolute here, once, as the user means them (the page's, or a
+    JupyterLite notebook's folder): the worker, the cache keys and the messages
+    all see the same URL.
+    """
+    if isinstance(source, memoryview):
+        source = source.tobytes()
+    if isinstance(source, bytes) and source:
+        return _checked_bytes(source, sha256)
+    if isinstance(source, (str, list, tuple)):
+        parts = model_parts(source if isinstance(source, str) else list(source), sha256)
+        if IN_PYODIDE:
+            absolute = browser("LLM.load").absolute_url
+            parts = [Part(absolute(p.url), p.sha256) for p in parts]
+        return ModelSource(parts=tuple(parts))
+    if IN_PYODIDE and browser("LLM.load").is_blob(source):
+        if sha256 is not None:
+            raise ValueError("sha256= checks downloads; a File/Blob is read as it is")
+        return ModelSource(blob=source)
+    raise ValueError("source must be a non-empty URL string, a list of split-part URLs, the model's bytes, or a "
+                     "browser File/Blob")
+
+
+async def _header_info(source: ModelSource, cache: bool | str) -> GGUFInfo:
+    """The model's header: parsed from the bytes, or read from the cache / network / File."""
+    if source.data:
+        try:
+            return GGUFInfo.from_header("<bytes>", parse_header(source.data), len(source.data))
+        except (NeedMoreBytes, NotGGUFError) as e:
+            raise ModelLoadError(f"the model bytes are not a complete GGUF file: {e}", "not_gguf") from None
+    side = browser("LLM.load")
+    if source.blob is not None:
+        name = str(getattr(source.blob, "name", "") or "the Blob")
+        return await inspect(name, fetch=side.prefix_fetcher(blob=source.blob))
+    return await inspect([p.url for p in source.parts], fetch=side.prefix_fetcher(cache=cache))
+
+
+async def memory_need(source: ModelSource, opts: LoadOptions, cache: bool | str) -> MemoryEstimate:
+    """Size the model from its header (from the cache, or with a Range request) before downloading it."""
+    return estimate(await _header_info(source, cache), opts.n_ctx, opts.n_batch)

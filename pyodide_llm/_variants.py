@@ -1,0 +1,97 @@
+"""The engine variants, and choosing one for a page and a model.
+
+This is the one list of variants: the recipes build these names (with the
+flags of ``emscripten.toml [variants.NAME]``, which a host test keeps in step
+with the features below), the wheel ships them, and the node and browser tests
+run them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import ModelLoadError, UnsupportedEnvironmentError
+from ._sizing import GIB, MemoryEstimate
+
+MAX_AUTO_THREADS = 8  # ggml's pool spins: more threads than cores only slows it down
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One build of the engine and what a browser needs to run it."""
+
+    name: str
+    memory64: bool  # 64-bit linear memory: models over 4 GB
+    threads: bool  # pthreads: needs SharedArrayBuffer, i.e. a cross-origin isolated page
+    relaxed_simd: bool  # compiled with -mrelaxed-simd (our fastest dot products)
+    max_memory: int  # bytes of linear memory it can address (emscripten's MAXIMUM_MEMORY)
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """The ``capabilities()`` features (besides threads) the browser must have."""
+        return tuple(f for f in ("memory64", "relaxed_simd") if getattr(self, f))
+
+
+# In order of preference. Relaxed SIMD only with memory64: every engine that ships
+# memory64 (Chrome 133+, Firefox 134+) has it, and wasm32 stays the fallback.
+TABLE: dict[str, Variant] = {v.name: v for v in (
+    Variant("wasm64-mt", memory64=True, threads=True, relaxed_simd=True, max_memory=16 * GIB),
+    Variant("wasm32-mt", memory64=False, threads=True, relaxed_simd=False, max_memory=4 * GIB),
+    Variant("wasm32-st", memory64=False, threads=False, relaxed_simd=False, max_memory=4 * GIB),
+)}
+VARIANTS: tuple[str, ...] = tuple(TABLE)
+
+
+def fits(need: MemoryEstimate, variant: str) -> bool:
+    """Whether a model with this memory need fits the variant's address space."""
+    return need.total <= TABLE[variant].max_memory
+
+
+def _too_large(need: MemoryEstimate, v: str, can_64: bool) -> ModelLoadError:
+    if not fits(need, "wasm64-mt"):
+        advice = "no engine variant can hold it; choose a smaller quantization or a smaller n_ctx"
+    elif can_64:
+        advice = "use variant='wasm64-mt' (or 'auto')"
+    else:
+        advice = ("it needs the wasm64-mt variant: a cross-origin isolated page (COOP/COEP) in a browser with "
+                  "WebAssembly memory64 and relaxed SIMD")
+    return ModelLoadError(f"the model needs {need.describe()}, more than the {TABLE[v].max_memory // GIB} GiB "
+                          f"variant {v} can address; {advice}", "out_of_memory")
+
+
+def choose_variant(caps: dict[str, Any], variant: str = "auto", n_threads: int | None = None,
+                   need: MemoryEstimate | None = None) -> tuple[str, int]:
+    """Return ``(variant, n_threads)`` for these capabilities and load options.
+
+    Threaded variants need SharedArrayBuffer, i.e. a cross-origin isolated page
+    (COOP/COEP headers); memory64 needs engine support. ``variant="auto"`` picks
+    memory64 (+ relaxed SIMD) + threads, else wasm32 + threads, else the
+    single-thread build. With ``need`` (from the model's header) a model that
+    does not fit the chosen variant's address space is refused up front with
+    ``ModelLoadError`` (code ``out_of_memory``) naming the need and the limit.
+    """
+    isolated = bool(caps.get("cross_origin_isolated")) and bool(caps.get("threads"))
+    can_64 = isolated and all(caps.get(f) for f in TABLE["wasm64-mt"].requires)
+    cores = max(1, int(caps.get("hardware_concurrency") or 1))
+    if variant == "auto":  # the best the page can run: the preferred one also holds the most
+        variant = "wasm64-mt" if can_64 else "wasm32-mt" if isolated else "wasm32-st"
+    v = variant
+    if need is not None and not fits(need, v):
+        raise _too_large(need, v, can_64)
+    chosen = TABLE[v]
+    if chosen.threads and not isolated:
+        raise UnsupportedEnvironmentError(
+            f"variant {v!r} needs threads, but this page is not cross-origin isolated; serve it with "
+            "'Cross-Origin-Opener-Policy: same-origin' and 'Cross-Origin-Embedder-Policy: require-corp', "
+            "or use variant='wasm32-st'", "unsupported_environment")
+    missing = [f for f in chosen.requires if not caps.get(f)]
+    if missing:
+        raise UnsupportedEnvironmentError(f"variant {v!r} needs WebAssembly {' and '.join(missing)}, which this "
+                                          "browser lacks; use 'wasm32-mt' or 'wasm32-st'", "unsupported_environment")
+    if not chosen.threads:
+        if n_threads not in (None, 1):
+            raise ValueError("the single-thread variant runs exactly 1 thread; serve the page cross-origin "
+                             "isolated for more")
+        return v, 1
+    return v, n_threads or min(cores, MAX_AUTO_THREADS)
