@@ -57,3 +57,20 @@ def renderer_peak_mib(driver) -> float:
     if not peaks:
         raise RuntimeError("no Chromium renderer process found under the WebDriver session")
     return max(peaks) / 1024
+
+
+def renderer_rss_mib(driver) -> float:
+    """The resident memory now of every renderer this WebDriver session started, summed, in MiB.
+
+    A page's dedicated workers (our engines and their pthreads) live in its renderer,
+    so this is what a tab costs the machine at this moment.
+    """
+    total = 0
+    for pid in _descendants(driver.service.process.pid):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"--type=renderer" in cmd and b"--extension-process" not in cmd:
+                total += _status_kib(pid, "VmRSS")
+        except OSError:
+            continue
+    return total / 1024

@@ -37,7 +37,6 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 from conftest import _driver  # noqa: E402
 from memory import renderer_peak_mib  # noqa: E402
 from models import ALL, SMOLLM2, kv_cache_mib, model_path  # noqa: E402
-
 from recipes.build import cmd_native, cmd_wasm, log  # noqa: E402
 from recipes.pins import load_pins  # noqa: E402
 from recipes.pyodide_dist import _npm_pack, pyodide_dist  # noqa: E402
@@ -111,7 +110,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.report:
         saved = json.loads(args.report.read_text())
-        results = {tuple(k.split("|")[:2]) + (int(k.split("|")[2]),): v for k, v in saved["raw"].items()}
+        results = {(*k.split("|")[:2], int(k.split("|")[2])): v for k, v in saved["raw"].items()}
         return report(results, saved["models"], sorted({t for *_, t in results}), saved["machine"], save=False)
     threads_list = [int(t) for t in args.threads.split(",")]
     names = args.models.split(",")
@@ -180,7 +179,7 @@ def report(results, models: dict[str, dict], threads_list, machine: str, save: b
             ratios.append(f"MEMORY {name} t{t} model_mib={info['file_mib']:.0f} kv_mib={info['kv_mib']:.0f} "
                           f"budget_mib={budget:.0f} py_peak_mib={py['peak_mib']:.0f} js_peak_mib={js['peak_mib']:.0f} "
                           f"wllama_peak_mib={wl['peak_mib']:.0f}")
-    print("\n".join(lines + [""] + ratios))
+    print("\n".join([*lines, "", *ratios]))
     if save:
         (ROOT / "bench" / "results").mkdir(exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")

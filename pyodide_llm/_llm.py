@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ._env import browser
@@ -137,7 +137,8 @@ class LLM:
             chosen, threads = (opts.variant if opts.variant != "auto" else "custom"), opts.n_threads or 1
         payload = {**model.payload(cache), "n_ctx": opts.n_ctx, "n_threads": threads, "n_batch": opts.n_batch}
         reply = await _load_into(transport, payload, on_progress)
-        return cls(transport, ModelInfo.from_engine(reply["info"], chosen), LoadReport.from_reply(reply))
+        report = LoadReport.from_reply(reply, engine_reused=transport.reused_engine)
+        return cls(transport, ModelInfo.from_engine(reply["info"], chosen), report)
 
     # -- generation -----------------------------------------------------------------
 
@@ -238,12 +239,19 @@ class LLM:
         if self._closed:
             raise LLMError("this LLM is closed; load the model again", "no_model")
 
-    async def close(self) -> None:
-        """Stop the engine worker and free the model (idempotent)."""
+    async def close(self, *, keep_engine: bool = True) -> None:
+        """Free the model (idempotent).
+
+        The engine worker, its model freed, is kept idle for a minute for the next
+        ``LLM.load`` of the same variant (no new worker, no new compile: browsers give
+        back little of a worker they end, so loading and closing in a loop would
+        otherwise grow the tab); one per variant, and only if its memory is under
+        1 GiB. ``keep_engine=False`` ends the worker now.
+        """
         if self._closed:
             return
         self._closed = True
-        await self._transport.close()
+        await self._transport.close(keep_engine)
 
     async def __aenter__(self) -> LLM:
         return self

@@ -24,7 +24,7 @@ class TextBar:
         self.out = out or sys.stdout
         self.min_interval = min_interval
         self.width = width
-        self._last = (None, -1.0, 0.0)  # stage, fraction drawn, time drawn
+        self._last: tuple[str | None, float, float] = (None, -1.0, 0.0)  # stage, fraction drawn, time drawn
 
     def __call__(self, loaded: int, total: int, stage: str) -> None:
         frac = loaded / total if total else 0.0
@@ -48,7 +48,7 @@ class _TqdmBar:
     def __init__(self, tqdm_cls: Any) -> None:
         self._tqdm = tqdm_cls
         self._bar: Any = None
-        self._stage = None
+        self._stage: str | None = None
 
     def __call__(self, loaded: int, total: int, stage: str) -> None:
         if stage != self._stage:
@@ -77,7 +77,7 @@ def resolve(progress: ProgressCallback | bool | None) -> ProgressCallback | None
     if progress is True:
         if "ipywidgets" in sys.modules or _importable("ipywidgets"):
             try:
-                from tqdm.notebook import tqdm  # type: ignore[import-not-found]
+                from tqdm.notebook import tqdm
 
                 return _TqdmBar(tqdm)
             except ImportError:

@@ -71,9 +71,11 @@ class LoadReport:
     network_requests: tuple[str, ...]
     total_ms: float  # worker side: fetching or reading, verifying, and llama.cpp's load
     load_ms: float  # llama.cpp's part of it
+    engine_reused: bool = False  # loaded into an idle engine a closed model left (see LLM.close)
 
     @classmethod
-    def from_reply(cls, reply: dict[str, Any]) -> LoadReport:
+    def from_reply(cls, reply: dict[str, Any], engine_reused: bool = False) -> LoadReport:
         return cls(sources=tuple(reply.get("sources") or ()), notices=tuple(reply.get("notices") or ()),
                    network_requests=tuple(f["url"] for f in reply.get("fetched") or ()),
-                   total_ms=float(reply.get("total_ms") or 0.0), load_ms=float(reply.get("load_ms") or 0.0))
+                   total_ms=float(reply.get("total_ms") or 0.0), load_ms=float(reply.get("load_ms") or 0.0),
+                   engine_reused=engine_reused)

@@ -89,7 +89,7 @@ def model_parts(source: str | Sequence[str], sha256: str | Sequence[str] | None 
         digests = [check_sha256(d) for d in sha256]
         if len(digests) != len(urls):
             raise ValueError(f"got {len(digests)} sha256 digests for {len(urls)} parts")
-    return [Part(u, d) for u, d in zip(urls, digests)]
+    return [Part(u, d) for u, d in zip(urls, digests, strict=True)]
 
 
 def check_split_set(urls: Sequence[str], headers: Sequence[GGUFHeader]) -> None:
@@ -114,7 +114,7 @@ def check_split_set(urls: Sequence[str], headers: Sequence[GGUFHeader]) -> None:
                  f"<name>-00001-of-{count0:05d}.gguf)")
         return
     names: set[str] = set()
-    for i, (url, h) in enumerate(zip(urls, headers)):
+    for i, (url, h) in enumerate(zip(urls, headers, strict=True)):
         no, count = h.split
         if count != n:
             fail(f"{url} says the model has {count} part(s), but {n} were given")

@@ -33,7 +33,7 @@ class TokenStream:
         self._transport = transport
         self._sampling = sampling
         self._prepare = prepare
-        self._queue: asyncio.Queue = asyncio.Queue()
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()  # token bytes; None: the call ended
         self._text = TextAssembler(sampling.stop)
         self._on_done = on_done
         self._on_start = on_start
@@ -87,12 +87,14 @@ class TokenStream:
 
     def _finish(self) -> str:
         """The generate request ended: raise its error or return the held-back tail."""
-        reply = self.call.future.result()
+        call = self.call
+        assert call is not None  # the end marker comes from this call's future
+        reply = call.future.result()
         self._reply = reply
         self._closed = True
-        self._on_done(self.call, reply)
+        self._on_done(call, reply)
         if not reply.get("ok"):
-            if self.call.cancelled and reply.get("code") == "aborted":
+            if call.cancelled and reply.get("code") == "aborted":
                 raise StopAsyncIteration  # we asked for it: a clean end, not an error
             raise error_from_reply(reply)
         tail = self._text.flush()

@@ -33,6 +33,8 @@ class PendingCall:
 class Transport(ABC):
     """Sends protocol requests to one engine worker."""
 
+    reused_engine: bool = False  # the engine was an idle one, taken over (no new worker, no compile)
+
     @abstractmethod
     def start(self, type: str, payload: dict[str, Any], on_event: EventHandler | None = None) -> PendingCall:
         """Send a request now; the reply arrives in ``call.future``.
@@ -42,8 +44,13 @@ class Transport(ABC):
         """
 
     @abstractmethod
-    async def close(self) -> None:
-        """Stop the worker and release everything the transport holds."""
+    async def close(self, keep_engine: bool = True) -> None:
+        """Free the model and release everything the transport holds.
+
+        With ``keep_engine`` the engine may stay idle for the next load of the
+        same variant (the browser transport keeps one per variant, briefly);
+        otherwise it ends.
+        """
 
     @abstractmethod
     def terminate(self) -> None:

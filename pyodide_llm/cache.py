@@ -15,7 +15,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ._env import browser
@@ -43,7 +43,7 @@ class CachedModel:
         return cls(url=d.get("url"), size=int(d.get("size") or d.get("stored_bytes") or 0),
                    stored_bytes=int(d.get("stored_bytes") or 0), sha256=d.get("sha256"),
                    checksum=d.get("checksum"), etag=d.get("etag"),
-                   stored_at=datetime.fromtimestamp(at / 1000, timezone.utc) if at else None,
+                   stored_at=datetime.fromtimestamp(at / 1000, UTC) if at else None,
                    complete=bool(d.get("complete")))
 
 
@@ -51,7 +51,7 @@ async def _store(storage: str) -> Any:
     return await browser("pyodide_llm.cache").open_store(storage)
 
 
-async def list(*, storage: str = "auto") -> builtins.list[CachedModel]:  # noqa: A001 (the module's verb)
+async def list(*, storage: str = "auto") -> builtins.list[CachedModel]:  # shadows list(): the module's verb
     """Every cached file, complete or interrupted, newest first.
 
     ``storage`` is ``"auto"`` (OPFS, else the Cache API), ``"opfs"`` or ``"cache-api"``.
@@ -60,7 +60,7 @@ async def list(*, storage: str = "auto") -> builtins.list[CachedModel]:  # noqa:
     if store is None:
         return []
     entries = [CachedModel.from_js(e) for e in (await store.list()).to_py()]
-    epoch = datetime.fromtimestamp(0, timezone.utc)
+    epoch = datetime.fromtimestamp(0, UTC)
     return sorted(entries, key=lambda e: e.stored_at or epoch, reverse=True)
 
 

@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from pyodide_llm._variants import VARIANTS  # the one list of variants
+
 from .errors import RecipeError
 from .pins import REPO, cache_root, load_pins
 from .source import llama_source, model_file
@@ -27,7 +29,6 @@ from .synthetic import cached_split
 from .toolchain import ensure_toolchain
 from .variants import ARTEFACTS, build_native, build_variant
 
-from pyodide_llm._variants import VARIANTS  # the one list of variants
 DIST = REPO / "pyodide_llm" / "_wasm"
 
 

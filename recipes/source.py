@@ -84,11 +84,13 @@ def llama_source(pins: dict[str, Any], log=print) -> Path:
                     tf.extract(m, tmp, filter="data")
     except (tarfile.TarError, EOFError, OSError) as e:
         sdist.unlink(missing_ok=True)
-        raise RecipeError(f"the downloaded sdist {sdist.name} is corrupt: {e}", "run the recipe again to re-download it")
+        raise RecipeError(f"the downloaded sdist {sdist.name} is corrupt: {e}",
+                          "run the recipe again to re-download it") from e
     for p in patches:
         r = subprocess.run(["patch", "-p1", "--forward", "-i", str(p)], cwd=tmp, capture_output=True, text=True)
         if r.returncode != 0:
-            raise RecipeError(f"patch {p.name} does not apply: {r.stdout[-600:]}", "rebase the patch on the pinned source")
+            raise RecipeError(f"patch {p.name} does not apply: {r.stdout[-600:]}",
+                              "rebase the patch on the pinned source")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     (out / ".complete").write_text(key + "\n")

@@ -107,7 +107,7 @@ def _finish(w: Any, tmp: Path | None) -> list[Path]:
         return []
     written = w.format_shard_names(tmp)
     final = [f.with_name(f.name.removeprefix("partial-")) for f in written]
-    for f, g in zip(written, final):
+    for f, g in zip(written, final, strict=True):
         f.rename(g)
     return final
 

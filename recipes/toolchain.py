@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import RecipeError
 from .pins import REPO, cache_root, digest
@@ -184,7 +184,8 @@ def ensure_toolchain(pins: dict[str, Any], log=print) -> Toolchain:
 def _bootstrap(root: Path, tpins: dict[str, Any], log) -> None:
     if os.geteuid() != 0:
         raise RecipeError("bootstrapping the toolchain root needs root (debootstrap, chroot)",
-                          "run `make wasm` as root, or put emscripten 6.0.x on PATH and set PYODIDE_LLM_HOST_TOOLCHAIN=1")
+                          "run `make wasm` as root, or put emscripten 6.0.x on PATH and set "
+                          "PYODIDE_LLM_HOST_TOOLCHAIN=1")
     if not shutil.which("debootstrap"):
         log("toolchain: installing debootstrap from the host's apt mirror")
         r = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "debootstrap"],

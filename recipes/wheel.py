@@ -11,10 +11,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from pyodide_llm._variants import VARIANTS  # the one list of variants
+
 from .errors import RecipeError
 from .pins import REPO
-
-from pyodide_llm._variants import VARIANTS  # the one list of variants
 
 
 def expected_members() -> set[str]:

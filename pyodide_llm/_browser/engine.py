@@ -33,8 +33,9 @@ class JsTransport(Transport):
     the old model's memory (hundreds of MB to GBs) does not stay behind.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, reused: bool = False) -> None:
         self._client: Any = client
+        self.reused_engine = reused
         self._finalizer = weakref.finalize(self, _end, client)
 
     def start(self, type: str, payload: dict[str, Any], on_event: EventHandler | None = None) -> PendingCall:
@@ -62,15 +63,15 @@ class JsTransport(Transport):
 
         return PendingCall(id=int(js_call.id), type=type, future=asyncio.ensure_future(settle()))
 
-    async def close(self) -> None:
+    async def close(self, keep_engine: bool = True) -> None:
         if self._client is None:
             return
         try:
-            await asyncio.wait_for(self.start("close", {}).future, timeout=CLOSE_TIMEOUT)
-        except asyncio.TimeoutError:
+            await asyncio.wait_for(self.start("close", {"keep_engine": keep_engine}).future, timeout=CLOSE_TIMEOUT)
+        except TimeoutError:
             pass
         finally:
-            self.terminate()
+            self.terminate()  # a no-op for a worker the client kept idle
 
     def terminate(self) -> None:
         self._finalizer()
@@ -83,4 +84,4 @@ async def start_engine(variant: str, n_threads: int) -> JsTransport:
     r = await client_mod.EngineClient.start(engine_files(variant), to_js_object(PROTOCOL), variant, n_threads)
     if not r.ok:
         raise error_from_reply(r.to_py())
-    return JsTransport(r.client)
+    return JsTransport(r.client, bool(r.reused))

@@ -26,17 +26,13 @@ import zipfile
 from base64 import urlsafe_b64encode
 from pathlib import Path
 
+from .serve import ISOLATION
+
 EXAMPLES = {  # name -> uses PyScript
     "chat": True,
     "data-app": True,
 }
 _FOLDERS = {"chat": "pyscript", "data-app": "data-app"}
-
-ISOLATION = {
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Embedder-Policy": "require-corp",
-    "Cross-Origin-Resource-Policy": "same-origin",
-}
 
 
 class BundleError(Exception):
@@ -78,7 +74,7 @@ def repack_installed_wheel(dest: Path) -> Path:
     record = []
     with zipfile.ZipFile(dest / name, "w", zipfile.ZIP_DEFLATED) as zf:
         for f in files:
-            if str(f) == f"{info}/RECORD" or f.parts[0] != info and f.parts[0] != "pyodide_llm":
+            if str(f) == f"{info}/RECORD" or (f.parts[0] != info and f.parts[0] != "pyodide_llm"):
                 continue
             data = Path(f.locate()).read_bytes()
             zf.writestr(str(f), data)

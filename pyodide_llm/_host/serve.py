@@ -11,26 +11,38 @@ was fetched.
 from __future__ import annotations
 
 import functools
-import threading
+import signal
+import socket
 import sys
+import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
+
+# The response headers that make a page cross-origin isolated (SharedArrayBuffer, so
+# threads); served here, and written by ``bundle`` into static hosts' header files.
+ISOLATION = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
 
 
 class Handler(SimpleHTTPRequestHandler):
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
+    # Not a ClassVar (RUF012): the base class declares extensions_map an instance attribute.
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",  # noqa: RUF012
                       ".js": "text/javascript", ".wasm": "application/wasm", ".gguf": "application/octet-stream",
                       ".whl": "application/zip", ".json": "application/json"}
     isolated = False
     ranges = True
-    log: list[str] = []
+    # Class-level on purpose: each server makes a subclass with its own list, shared by its requests.
+    log: ClassVar[list[str]] = []
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
         if self.isolated:
-            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-            self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+            for name, value in ISOLATION.items():
+                self.send_header(name, value)
         if self.ranges:
             self.send_header("Accept-Ranges", "bytes")
         super().end_headers()
@@ -66,14 +78,14 @@ class Handler(SimpleHTTPRequestHandler):
             f.seek(start)
             self.wfile.write(f.read(end - start + 1))
 
-    def log_message(self, *args) -> None:  # quiet: the request list is kept instead
+    def log_message(self, *args: Any) -> None:  # quiet: the request list is kept instead
         pass
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
         """A client that hangs up mid-response (a cancelled download) is normal, not an error."""
         if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
             return
@@ -84,9 +96,9 @@ class StaticServer:
     """Serve ``root`` on 127.0.0.1 (free port) in a thread; stop with :meth:`stop`."""
 
     def __init__(self, root: Path, isolated: bool, ranges: bool = True, base: type[Handler] = Handler) -> None:
-        handler = type("Handler", (base,), {"isolated": isolated, "ranges": ranges, "log": []})
+        self.requests: list[str] = []
+        handler = type("Handler", (base,), {"isolated": isolated, "ranges": ranges, "log": self.requests})
         self.root = root
-        self.requests: list[str] = handler.log
         self.httpd = _Server(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -111,9 +123,16 @@ def serve_forever(root: Path, port: int = 8000, isolated: bool = True) -> None:
     url = f"http://127.0.0.1:{httpd.server_address[1]}/"
     mode = "cross-origin isolated (threads)" if isolated else "not isolated (one thread)"
     print(f"serving {root} at {url} ({mode}); Ctrl-C stops", flush=True)
+    # SIGTERM (kill PID) stops it as cleanly as Ctrl-C: a server started in the background
+    # by a non-interactive shell has SIGINT ignored, so a script must be able to use TERM.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         httpd.server_close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -65,14 +65,57 @@ export function detect() {
   };
 }
 
+// Idle engines, kept for the next load instead of ended.
+//
+// Why: a browser gives back little of a terminated worker's memory (measured in
+// Chromium: ~13 MiB of renderer RSS per load/close cycle of a new worker, and
+// wllama's workers alike), and every new worker compiles the 5 MB module again. A
+// closed model's worker, its model freed, waits here; the next load of the same
+// variant takes it over (no new worker, no compile, its linear memory reused).
+// At most one per variant, only while its memory is small (linear memory never
+// shrinks: a worker that held a big model is ended to give that memory back), and
+// for IDLE_MS at most.
+const idle = new Map(); // key (variant + engine URL) -> {worker, poolSize, hello, nextId, timer}
+export const IDLE_MS = 60_000;
+export const IDLE_MAX_MEMORY = 1 << 30;
+
+function parkedKey(files, variant) {
+  return `${variant} ${files.engine}`;
+}
+
+function takeIdle(key, nThreads) {
+  const entry = idle.get(key);
+  if (!entry) return null;
+  idle.delete(key);
+  clearTimeout(entry.timer);
+  if (entry.poolSize >= nThreads) return entry;
+  entry.worker.terminate(); // its thread pool is too small for this load
+  return null;
+}
+
+/** End every idle engine worker now (their memory goes back to the browser). */
+export function endIdleEngines() {
+  for (const [key, entry] of idle) {
+    clearTimeout(entry.timer);
+    entry.worker.terminate();
+    idle.delete(key);
+  }
+}
+
+/** How many engine workers wait idle (for tests and diagnostics). */
+export function idleEngines() {
+  return idle.size;
+}
+
 export class EngineClient {
-  constructor(worker, protocol) {
+  constructor(worker, protocol, nextId = 1) {
     this.worker = worker;
     this.protocol = protocol;
-    this.nextId = 1;
+    this.nextId = nextId;
     this.pending = new Map(); // id -> {resolve, onEvent}
     this.dead = null;
     this.abortFlag = null;
+    this.parking = null; // {key, poolSize, hello}: where this worker goes when its model is closed
     worker.onmessage = (e) => this._onMessage(e.data);
     worker.onerror = (e) => this._die(`the engine worker failed: ${e.message || "error"}`);
   }
@@ -84,6 +127,13 @@ export class EngineClient {
    * (a module Worker; tests pass one end of a MessageChannel).
    */
   static async start(files, protocol, variant, nThreads, spawn = browserWorker) {
+    const key = parkedKey(files, variant);
+    const reused = takeIdle(key, nThreads);
+    if (reused) {
+      const client = new EngineClient(reused.worker, protocol, reused.nextId);
+      client._ready(key, reused.poolSize, reused.hello);
+      return { ok: true, client, build: reused.hello.build, reused: true };
+    }
     const worker = spawn(files.worker, `pyodide_llm ${variant}`);
     const client = new EngineClient(worker, protocol);
     const r = await client.request("hello", {
@@ -95,9 +145,14 @@ export class EngineClient {
       client.terminate();
       return r;
     }
-    client.abortFlag = r.abort_flag && new Int32Array(r.abort_flag.buffer);
-    client.abortIndex = r.abort_flag && r.abort_flag.index;
-    return { ok: true, client, build: r.build };
+    client._ready(key, nThreads, r);
+    return { ok: true, client, build: r.build, reused: false };
+  }
+
+  _ready(key, poolSize, hello) {
+    this.parking = { key, poolSize, hello };
+    this.abortFlag = hello.abort_flag && new Int32Array(hello.abort_flag.buffer);
+    this.abortIndex = hello.abort_flag && hello.abort_flag.index;
   }
 
   /** Send a request; returns {id, promise}. onEvent(name, data) gets its events. */
@@ -108,7 +163,7 @@ export class EngineClient {
     if (this.dead) return { id, promise: Promise.resolve(crashed(this.dead)) };
     let resolve;
     const promise = new Promise((r) => (resolve = r));
-    this.pending.set(id, { resolve, onEvent, type });
+    this.pending.set(id, { resolve, onEvent, type, keep: type === "close" && payload.keep_engine !== false });
     const transfer = payload.bytes instanceof Uint8Array ? [payload.bytes.buffer] : [];
     if (type === "cancel" && this.abortFlag) {
       // Shared memory: stops even a prefill that keeps the worker busy.
@@ -128,15 +183,36 @@ export class EngineClient {
     }
     this.pending.delete(msg.id);
     p.resolve(msg);
-    if (p.type === "close") this.terminate(); // the model is freed: end the worker and its threads
+    if (p.type === "close") this._release(msg, p.keep); // the model is freed: park or end the worker
   }
 
-  _die(message) {
+  /** After "close": keep the worker for the next load of its variant (if `keep`), or end it. */
+  _release(reply, keep) {
+    const parking = this.parking;
+    keep = keep && reply.ok && parking && !idle.has(parking.key) && this.pending.size === 0 &&
+      Number(reply.memory_bytes) <= IDLE_MAX_MEMORY;
+    if (!keep) return this.terminate();
+    const worker = this.worker;
+    this._die("the engine was closed", false);
+    worker.onmessage = null;
+    const entry = { worker, poolSize: parking.poolSize, hello: parking.hello, nextId: this.nextId };
+    entry.timer = setTimeout(() => {
+      if (idle.get(parking.key) === entry) idle.delete(parking.key);
+      worker.terminate();
+    }, IDLE_MS);
+    worker.onerror = () => {
+      if (idle.get(parking.key) === entry) idle.delete(parking.key);
+      clearTimeout(entry.timer);
+    };
+    idle.set(parking.key, entry);
+  }
+
+  _die(message, end = true) {
     if (this.dead) return;
     this.dead = message;
     for (const [, p] of this.pending) p.resolve(crashed(message));
     this.pending.clear();
-    this.worker.terminate();
+    if (end) this.worker.terminate();
   }
 
   /** End the worker now; pending requests fail with engine_crashed. */

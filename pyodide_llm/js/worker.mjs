@@ -142,6 +142,9 @@ async function load(id, p) {
 
 async function generate(id, p) {
   if (generating !== null) return fail(id, "busy", "a generation is already running in this engine");
+  if (!Number.isInteger(p.max_tokens) || p.max_tokens < 1) {
+    return fail(id, "bad_request", `max_tokens must be an integer >= 1, got ${p.max_tokens}`);
+  }
   generating = id;
   try {
     engine.setAbort(false);
@@ -195,13 +198,15 @@ const handlers = {
     reply(id, { ok: true });
   },
   close: (id) => {
-    // The model is freed here; the client ends this worker once the reply arrives. The
-    // worker does not close() itself as well: a self-close racing the client's terminate()
+    // The model is freed here; the client then parks this worker for the next load of
+    // its variant, or ends it, by the size of the linear memory it keeps (memory_bytes).
+    // The worker never close()s itself: a self-close racing the client's terminate()
     // while pthread workers hang below it is a teardown path not worth the risk.
     try {
       if (engine) releaseModel();
+      cancelled.clear();
     } finally {
-      reply(id, { ok: true });
+      reply(id, { ok: true, memory_bytes: engineModule ? engineModule.wasmMemory.buffer.byteLength : 0 });
     }
   },
 };

@@ -190,13 +190,13 @@ _json.dumps({{"texts": [plain["text"], checked["text"], ok["text"]], "bad": bad,
 
 def test_a_split_model_loads_from_its_first_part_or_a_list(keep, site):
     parts = sorted((site / "models" / "split").glob("*.gguf"))
-    r = run(keep, f"""
+    r = run(keep, """
 await cache.clear()
 info = await __import__("pyodide_llm").inspect("models/split/smollm2-00001-of-00003.gguf")
 a = await load_once("models/split/smollm2-00001-of-00003.gguf", n_ctx=256)
-b = await load_once([f"models/split/smollm2-0000{{i}}-of-00003.gguf" for i in (1, 2, 3)], n_ctx=256)
-_json.dumps({{"text_a": a["text"], "text_b": b["text"], "a": a["report"], "b": b["report"], "size": a["size"],
-             "inspect": [info.file_size, info.n_tensors, len(info.parts)]}})
+b = await load_once([f"models/split/smollm2-0000{i}-of-00003.gguf" for i in (1, 2, 3)], n_ctx=256)
+_json.dumps({"text_a": a["text"], "text_b": b["text"], "a": a["report"], "b": b["report"], "size": a["size"],
+             "inspect": [info.file_size, info.n_tensors, len(info.parts)]})
 """, timeout=300)
     total = sum(p.stat().st_size for p in parts)
     assert len(parts) == 3

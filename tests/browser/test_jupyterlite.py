@@ -271,7 +271,7 @@ def test_the_notebook_runs_offline_streams_and_reloads_from_the_cache(browser, s
     assert "cache    [" in reload and "download" not in reload, reload
     assert nb.model_requests(), "the first load fetched nothing from the site"
 
-    # The last cell closed the model: no engine worker is left.
+    # The last cell closed the model with keep_engine=False: no engine worker is left.
     nb.wait("the engine worker to end after close()", lambda: not nb.workers()["engine"], 30)
     _assert_offline_and_clean(nb)
     assert nb.js("return crossOriginIsolated") == (mode == "isolated")
@@ -316,8 +316,8 @@ def test_restarting_the_kernel_mid_generation_leaves_no_engine_worker(browser, s
     assert "first load: ('cache',)" in out and f"completion: {GREEDY!r}" in out, out
     assert len(nb.model_requests()) == served
     assert nb.workers()["engine"], "the new kernel's engine worker is not there"
-    nb.execute("await llm.close()")
-    nb.wait("the engine worker to end after close()", lambda: not nb.workers()["engine"], 30)
+    nb.execute("await llm.close(keep_engine=False)")
+    nb.wait("the engine worker to end after close(keep_engine=False)", lambda: not nb.workers()["engine"], 30)
     _assert_offline_and_clean(nb)
     print(f"\nJUPYTERLITE restart ({mode}): {len(streamed)} characters streamed before it; kernel statuses "
           f"{statuses}; engine workers before {len(before['engine'])}, after 0")

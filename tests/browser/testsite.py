@@ -10,9 +10,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from recipes.serve import Handler  # noqa: E402
-from recipes.pins import cache_root  # noqa: E402
-from recipes.synthetic import cached_split, write_unknown_architecture  # noqa: E402
+from recipes.pins import cache_root
+from recipes.serve import Handler
+from recipes.synthetic import cached_split, write_unknown_architecture
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>pyodide_llm test page</title></head>

@@ -52,6 +52,7 @@ class FakeTransport(Transport):
         self.terminated = False
         self.next_id = 1
         self.running: int | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # the event loop holds tasks weakly
 
     def start(self, type: str, payload: dict[str, Any], on_event: EventHandler | None = None) -> PendingCall:
         check_payload(type, payload)
@@ -66,7 +67,9 @@ class FakeTransport(Transport):
         elif type == "load" and self.hang_on_load:
             pass  # a download that never finishes: only cancellation ends the wait
         elif type == "generate":
-            asyncio.ensure_future(self._generate(rid, payload, on_event, fut))
+            task = asyncio.ensure_future(self._generate(rid, payload, on_event, fut))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         else:
             fut.set_result(self._reply(type, payload, on_event))
         return PendingCall(id=rid, type=type, future=fut)
@@ -120,8 +123,9 @@ class FakeTransport(Transport):
         finally:
             self.running = None
 
-    async def close(self) -> None:
+    async def close(self, keep_engine: bool = True) -> None:
         self.closed = True
+        self.kept = keep_engine
 
     def terminate(self) -> None:
         self.closed = True

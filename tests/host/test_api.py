@@ -6,12 +6,12 @@ import asyncio
 import pickle
 
 import pytest
-from fake_transport import FakeTransport
 
 import pyodide_llm
+from fake_transport import FakeTransport
 from pyodide_llm import (
-    CacheError,
     LLM,
+    CacheError,
     ContextOverflowError,
     LLMError,
     ModelLoadError,

@@ -35,7 +35,7 @@ def test_serve_sends_isolation_headers_mime_types_and_ranges(tmp_path) -> None:
             with urllib.request.urlopen(req) as r:
                 assert r.status == 206 and r.read() == b"GGUF"
         finally:
-            os.kill(proc.pid, signal.SIGINT)
+            os.kill(proc.pid, signal.SIGTERM)  # by PID; SIGINT is ignored in background jobs
             proc.wait(timeout=10)
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from pathlib import Path
 
 import gguf
 import numpy as np
 import pytest
-
-import asyncio
 
 from pyodide_llm._errors import ModelLoadError
 from pyodide_llm._gguf import FILE_TYPES, GGML_TYPES, MAX_ARRAY_KEEP, NeedMoreBytes, NotGGUFError, parse_header
@@ -62,7 +61,7 @@ def test_header_agrees_with_the_gguf_package(tmp_path: Path) -> None:
         h = parse_header(data)
         assert h.header_size == ref.data_offset, path.name
         assert [t.name for t in h.tensors] == [t.name for t in ref.tensors]
-        for mine, theirs in zip(h.tensors, ref.tensors):
+        for mine, theirs in zip(h.tensors, ref.tensors, strict=True):
             assert mine.type == theirs.tensor_type.name
             assert mine.shape == tuple(int(d) for d in theirs.shape)
             assert h.header_size + mine.offset == theirs.data_offset

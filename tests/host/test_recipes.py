@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from pyodide_llm._variants import VARIANTS
-
 from recipes import source, toolchain, variants
 from recipes.errors import RecipeError
 from recipes.pins import load_pins
@@ -83,7 +82,7 @@ def test_sdist_without_the_subdir_is_reported(cache) -> None:
     pins = {"llama_cpp": {"sdist_name": "x", "sdist_version": "1", "sdist_file": "x-1.tar.gz",
                           "sdist_sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
                           "subdir": "vendor/llama.cpp", "patches": []}}
-    with pytest.raises(RecipeError, match="no vendor/llama.cpp directory"):
+    with pytest.raises(RecipeError, match=r"no vendor/llama\.cpp directory"):
         source.llama_source(pins, log=print)
 
 

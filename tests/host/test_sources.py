@@ -24,7 +24,7 @@ def test_split_urls_follow_gguf_split_naming() -> None:
     assert split_urls("a-00001-of-00001.gguf") == ["a-00001-of-00001.gguf"]
     with pytest.raises(ValueError, match="load the first part"):
         split_urls("a-00002-of-00003.gguf")
-    with pytest.raises(ValueError, match="within 1..count"):
+    with pytest.raises(ValueError, match=r"within 1\.\.count"):
         split_urls("a-00004-of-00003.gguf")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -80,8 +79,7 @@ def test_memory_need_picks_or_refuses_variants() -> None:
 
 
 def test_memory_estimate_of_smollm2() -> None:
-    from pyodide_llm._gguf import parse_header
-    from pyodide_llm._gguf import GGUFInfo
+    from pyodide_llm._gguf import GGUFInfo, parse_header
     from pyodide_llm._sizing import estimate
     from recipes.pins import load_pins
     from recipes.source import model_file
