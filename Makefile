@@ -2,15 +2,17 @@
 # checked subprocess calls) so that errors name their cause and fix.
 PYTHON ?= python3
 
-.PHONY: bench demo wasm native wheel test test-host test-node test-browser help example-chat example-data-app example-jupyterlite
+.PHONY: bench demo lint wasm native wheel test test-host test-js test-node test-browser help example-chat example-data-app example-jupyterlite
 
 help:
 	@echo "make demo       stream a chat answer from SmolLM2 in headless Chromium, then serve the page"
 	@echo "make example-chat / example-data-app / example-jupyterlite   build an example site into dist/sites/ (offline)"
 	@echo "make wasm       build the three wasm variants (cached by input hash)"
 	@echo "make native     build the native reference engine from the same source"
+	@echo "make lint       ruff, mypy --strict (the package) and ESLint (the JS); the tools are pinned"
 	@echo "make test       run every test tier"
 	@echo "make test-host  run the host tests (recipes' failure paths)"
+	@echo "make test-js    run the JS tests (client, worker, download, store; fake engine, no wasm build)"
 	@echo "make test-node  run the node 24 tests of the wasm build"
 	@echo "make wheel      build dist/pyodide_llm-*.whl (pure, with the engines)"
 	@echo "make test-browser  run the browser tests (headless Chromium, offline Pyodide);"
@@ -36,6 +38,9 @@ wasm:
 native:
 	$(PYTHON) -m recipes.build native
 
+test-js:
+	$(PYTHON) -m recipes.build jstest
+
 test-node:
 	$(PYTHON) -m recipes.build nodetest
 
@@ -45,7 +50,13 @@ wheel:
 test-browser: wheel
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/browser $(PYTEST_ARGS)
 
+# ruff and mypy come from tests/requirements.txt; ESLint is installed by the recipe
+# (lint/package-lock.json). .PHONY matters here: lint/ is also a folder.
+lint:
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+	$(PYTHON) -m recipes.lint
+
 test-host:
 	$(PYTHON) -m pytest -q tests/host
 
-test: test-host test-node test-browser
+test: test-host test-js test-node test-browser

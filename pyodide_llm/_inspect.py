@@ -80,8 +80,8 @@ async def inspect(url: str | Sequence[str], *, fetch: PrefixFetcher | None = Non
                              "truncated (an interrupted download?)", "load_failed")
     info = GGUFInfo.from_header(urls[0], header, total)
     if len(urls) > 1:
-        sizes = [t for _, t in found]
-        info = replace(info, file_size=sum(sizes) if all(t is not None for t in sizes) else None,  # type: ignore
+        sizes = [t for _, t in found if t is not None]
+        info = replace(info, file_size=sum(sizes) if len(sizes) == len(found) else None,
                        n_params=sum(h.n_params for h in headers), n_tensors=sum(len(h.tensors) for h in headers),
                        parts=tuple(urls))
     return info

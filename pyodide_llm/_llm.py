@@ -14,7 +14,7 @@ from ._options import LoadOptions, Sampling, sampling_from_kwargs
 from ._progress import ProgressCallback
 from ._progress import resolve as resolve_progress
 from ._results import GenerationStats, LoadReport, ModelInfo
-from ._stream import TokenStream
+from ._stream import Prepare, TokenStream
 from ._transport import PendingCall, Transport
 from ._variants import choose_variant
 
@@ -168,7 +168,7 @@ class LLM:
 
         return self._stream(s, prepare)
 
-    def _stream(self, s: Sampling, prepare) -> TokenStream:
+    def _stream(self, s: Sampling, prepare: Prepare) -> TokenStream:
         self._check_open()
         return TokenStream(self._transport, s, prepare, self._on_generation_done, self._on_generation_start)
 
@@ -216,7 +216,8 @@ class LLM:
         self._check_open()
         reply = await self._transport.call("detokenize", {"tokens": list(ids), "remove_special": remove_special,
                                                           "unparse_special": unparse_special})
-        return reply["text"]
+        text: str = reply["text"]
+        return text
 
     # -- state ------------------------------------------------------------------------
 

@@ -18,6 +18,9 @@ from ._options import Sampling
 from ._text import TextAssembler
 from ._transport import PendingCall, Transport
 
+# Run on the first iteration: renders the prompt into the 'generate' payload, plus extra stop strings.
+Prepare = Callable[[], Awaitable[tuple[dict[str, Any], tuple[str, ...]]]]
+
 
 class TokenStream:
     """Async iterator of ``str`` pieces of one generation.
@@ -27,7 +30,7 @@ class TokenStream:
     """
 
     def __init__(self, transport: Transport, sampling: Sampling,
-                 prepare: Callable[[], Awaitable[tuple[dict[str, Any], tuple[str, ...]]]],
+                 prepare: Prepare,
                  on_done: Callable[[PendingCall, dict[str, Any] | None], None],
                  on_start: Callable[[PendingCall], None] = lambda call: None) -> None:
         self._transport = transport

@@ -8,6 +8,8 @@ native   build the native reference engine (plm-native) from the same source
 model    print the path of the default test model (extracted from its wheel)
 env      print KEY=VALUE lines (toolchain root, paths) for the test runners
 nodetest run the node 24 tests of the build in the toolchain root
+jstest   run the JS tests (tests/js: client, worker, download, store over a fake
+         engine) with the toolchain's node 24; needs no wasm build
 wheel    build dist/pyodide_llm-*.whl (after wasm) and check its file list
 pyodide  print the path of the offline Pyodide distribution (assembled once)
 """
@@ -102,6 +104,16 @@ def cmd_nodetest(files: list[str]) -> int:
     return r.returncode
 
 
+def cmd_jstest(files: list[str]) -> int:
+    """The JS tier: node's test runner over tests/js, without the wasm build or a browser."""
+    pins = load_pins()
+    tc = ensure_toolchain(pins, log)
+    tests = files or sorted(str(p) for p in (REPO / "tests" / "js").glob("*.test.mjs"))
+    log(f"JS tests: {len(tests)} files")
+    r = tc.run("node --test --test-concurrency=1 " + " ".join(shlex.quote(t) for t in tests), check=False)
+    return r.returncode
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__)
@@ -126,6 +138,8 @@ def main(argv: list[str]) -> int:
             print(pyodide_dist(load_pins(), log))
         elif cmd == "nodetest":
             return cmd_nodetest(rest)
+        elif cmd == "jstest":
+            return cmd_jstest(rest)
         else:
             print(__doc__)
             return 2

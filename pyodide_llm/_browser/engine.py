@@ -6,7 +6,7 @@ import asyncio
 import weakref
 from typing import Any
 
-from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+from pyodide.ffi import create_proxy
 
 from .._errors import crashed_reply, error_from_reply
 from .._protocol import PROTOCOL

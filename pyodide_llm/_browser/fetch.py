@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import js  # type: ignore[import-not-found]
-from pyodide.ffi import JsProxy  # type: ignore[import-not-found]
+import js
+from pyodide.ffi import JsProxy
 
 from .._errors import ModelSourceError
 from .._inspect import PrefixFetcher

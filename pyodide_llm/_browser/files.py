@@ -10,9 +10,9 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-import js  # type: ignore[import-not-found]
-from pyodide.code import run_js  # type: ignore[import-not-found]
-from pyodide.ffi import to_js  # type: ignore[import-not-found]
+import js
+from pyodide.code import run_js
+from pyodide.ffi import to_js
 
 _MIME = {".mjs": "text/javascript", ".wasm": "application/wasm"}
 _urls: dict[str, str] = {}

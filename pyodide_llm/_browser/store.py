@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import js  # type: ignore[import-not-found]
+import js
 
 from .._errors import LLMError, error_from_reply
 from .files import module

@@ -179,7 +179,9 @@ export class Engine {
       configurable: true,
       get: () => new Uint8Array(memory.buffer, region.ptr, region.size),
       // Should MEMFS ever replace the contents (a write), the file becomes an ordinary one.
-      set: (v) => Object.defineProperty(node, "contents", { value: v, writable: true, configurable: true }),
+      set: (v) => {
+        Object.defineProperty(node, "contents", { value: v, writable: true, configurable: true });
+      },
     });
     node.usedBytes = region.size;
   }

@@ -7,12 +7,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import _page_on
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.memory import renderer_rss_mib  # noqa: E402
-
-import pytest  # noqa: E402
+from bench.memory import renderer_rss_mib
 
 
 @pytest.fixture(scope="module")
@@ -64,4 +64,5 @@ _json.dumps(reused)
     assert reused[0] is False and all(reused[1:]), reused  # one worker for all 25 loads
     assert len(fresh.engine_workers("wasm64-mt")) >= 1  # idle, waiting for the next load
     # Before idle engines were kept, every cycle left ~13 MiB behind (260 MiB over 20).
-    assert after - before < 40, f"renderer RSS grew {after - before:.0f} MiB over 20 cycles ({before:.0f} -> {after:.0f})"
+    assert after - before < 40, (f"renderer RSS grew {after - before:.0f} MiB over 20 cycles "
+                                 f"({before:.0f} -> {after:.0f})")

@@ -58,7 +58,8 @@ def test_bundle_refuses_bad_inputs_with_a_hint(tmp_path) -> None:
     r = cli("bundle", out, "--pyodide", str(fake))
     assert r.returncode == 2 and "micropip" in r.stderr
     (fake / "micropip-0.11.1-py3-none-any.whl").write_text("")
-    (fake / "pyodide-lock.json").write_text('{"packages": {"micropip": {"file_name": "micropip-0.11.1-py3-none-any.whl"}}}')
+    (fake / "pyodide-lock.json").write_text(
+        '{"packages": {"micropip": {"file_name": "micropip-0.11.1-py3-none-any.whl"}}}')
     r = cli("bundle", out, "--pyodide", str(fake))
     assert r.returncode == 2 and "--pyscript" in r.stderr
     r = cli("bundle", out, "--pyodide", str(fake), "--pyscript", str(tmp_path), "--example", "chat")

@@ -115,3 +115,28 @@ def test_debian_mirror_comes_from_apt_configuration() -> None:
     uri = toolchain.debian_mirror()
     assert uri.startswith(("http://", "https://", "file:"))
     assert "security" not in uri
+
+
+def test_lint_tools_must_match_their_pins(tmp_path, monkeypatch) -> None:
+    from recipes import lint
+
+    req = tmp_path / "requirements.txt"
+    req.write_text("pytest==8.4.2\nruff==0.0.1\n")
+    monkeypatch.setattr(lint, "REQUIREMENTS", req)
+    with pytest.raises(RecipeError, match=r"ruff 0\.0\.1 is pinned") as e:
+        lint.check_python_tool("ruff")
+    assert "pip install -r" in e.value.fix
+    with pytest.raises(RecipeError, match="no `mypy==VERSION` pin"):
+        lint.check_python_tool("mypy")
+
+
+@pytest.mark.parametrize(
+    ("version", "ok"),
+    [("18.17.0", False), ("18.19.0", True), ("19.0.0", False), ("20.8.0", False), ("20.19.2", True),
+     ("24.1.0", True)],
+)
+def test_lint_reads_npm_engine_ranges(version: str, ok: bool) -> None:
+    from recipes.lint import _clauses
+
+    spec = "^18.18.0 || ^20.9.0 || >=21.1.0"  # ESLint 9's engines field
+    assert any(toolchain.satisfies(version, _clauses(alt)) for alt in spec.split("||")) is ok

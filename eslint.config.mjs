@@ -1,0 +1,31 @@
+// ESLint for the JS shim and its tests: `make lint` (recipes/lint.py) runs it with
+// the ESLint that lint/package-lock.json pins, installed outside the repository.
+// @eslint/js and globals are loaded with require() because require() is what reads
+// NODE_PATH, where the recipe names that installation; import would not find them.
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const js = require("@eslint/js");
+const globals = require("globals");
+
+export default [
+  js.configs.recommended,
+  {
+    rules: {
+      // `try { await stream.cancel(); } catch {}`: cleanup of something that may already
+      // be closed or errored is best effort on purpose; any other empty block is a finding.
+      "no-empty": ["error", { allowEmptyCatch: true }],
+    },
+  },
+  {
+    // The shim runs where Pyodide runs (a page or a worker: client.mjs) and in the
+    // engine worker (worker, binding, store, download); it uses nothing node-only,
+    // although the node tests import it.
+    files: ["pyodide_llm/js/**/*.mjs"],
+    languageOptions: { globals: { ...globals.browser, ...globals.worker } },
+  },
+  {
+    files: ["tests/js/**/*.mjs", "tests/node/**/*.mjs"],
+    languageOptions: { globals: { ...globals.node } },
+  },
+];
