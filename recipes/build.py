@@ -105,13 +105,17 @@ def cmd_nodetest(files: list[str]) -> int:
 
 
 def cmd_jstest(files: list[str]) -> int:
-    """The JS tier: node's test runner over tests/js, without the wasm build or a browser."""
+    """The JS tier: node's test runner over tests/js, without the wasm build or a browser.
+
+    Why the timeout: the tests hold MessagePorts open, so a client that loses a
+    reply waits forever instead of failing; each test takes well under a second.
+    """
     pins = load_pins()
     tc = ensure_toolchain(pins, log)
     tests = files or sorted(str(p) for p in (REPO / "tests" / "js").glob("*.test.mjs"))
     log(f"JS tests: {len(tests)} files")
-    r = tc.run("node --test --test-concurrency=1 " + " ".join(shlex.quote(t) for t in tests), check=False)
-    return r.returncode
+    cmd = "node --test --test-concurrency=1 --test-timeout=30000 " + " ".join(shlex.quote(t) for t in tests)
+    return tc.run(cmd, check=False).returncode
 
 
 def main(argv: list[str]) -> int:

@@ -125,7 +125,7 @@ class RegionSink {
 /**
  * Fetch model files into linear memory.
  *
- * @param {object} engine   the Engine binding (engine.mjs)
+ * @param {object} engine   the Engine binding (binding.mjs)
  * @param {object|null} store  the model store (store.mjs), or null for no caching
  * @param {Function} progress  (loaded, total, stage) for all files together
  * @param {Function} notice    (message) for what the user should know, e.g. a damaged cache entry
@@ -152,7 +152,8 @@ export class ModelFetcher {
     let loaded = 0;
     for (const v of this.sizes.values()) total += v;
     for (const v of this.done.values()) loaded += v;
-    if (force || loaded - this.lastReport >= Math.max(total / 100, 1 << 20)) {
+    // loaded < lastReport: a part started again (a damaged cache entry, now downloading).
+    if (force || loaded < this.lastReport || loaded - this.lastReport >= Math.max(total / 100, 1 << 20)) {
       this.lastReport = loaded;
       this.progress(loaded, Math.max(total, loaded), stage);
     }
@@ -284,6 +285,23 @@ export class ModelFetcher {
     return resp;
   }
 
+  /**
+   * Write a chunk to the cache entry; returns the writer, or null when the storage failed
+   * for another reason than its quota: the model then loads uncached (with a notice)
+   * rather than taking the storage's failure for a broken connection.
+   */
+  async _cacheWrite(writer, chunk, url) {
+    try {
+      await writer.write(chunk);
+      return writer;
+    } catch (e) {
+      if (e.code) throw e; // quota_exceeded: the user decides (cache=False, or free space)
+      await writer.abort();
+      this.notice(`caching ${url} failed (${e.message}); the model loads without being cached`);
+      return null;
+    }
+  }
+
   async _download(i, part) {
     const resp = await this._open(part.url, 0);
     const encoded = resp.headers.get("content-encoding");
@@ -307,7 +325,7 @@ export class ModelFetcher {
       for (let attempt = 0; ; attempt++) {
         try {
           for await (const value of chunks(body)) {
-            if (writer) await writer.write(value);
+            if (writer) writer = await this._cacheWrite(writer, value, part.url);
             sink.push(value);
             this.done.set(i, sink.loaded);
             this._report("download");

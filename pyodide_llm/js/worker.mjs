@@ -69,8 +69,13 @@ async function hello(id, p) {
   });
   engineModule = engine.module;
   engineModule.FS.mkdir("/models");
-  const build = engine.action("build_info");
-  reply(id, { ok: true, version: PROTOCOL_VERSION, variant: p.variant, build, abort_flag: engine.abortFlag });
+  const { ok: _, ...build } = engine.action("build_info");
+  // The abort flag is only worth handing over in shared memory (threaded variants): a
+  // single-thread module's memory is a plain ArrayBuffer, which postMessage would copy
+  // whole, and a store into that copy would reach no one.
+  const shared = typeof SharedArrayBuffer !== "undefined" && engine.abortFlag.buffer instanceof SharedArrayBuffer;
+  reply(id, { ok: true, version: PROTOCOL_VERSION, variant: p.variant, build,
+    abort_flag: shared ? engine.abortFlag : null });
 }
 
 let modelRegions = []; // the model files' bytes in linear memory: the mapped weights live here
@@ -147,7 +152,8 @@ async function generate(id, p) {
   }
   generating = id;
   try {
-    engine.setAbort(false);
+    // The abort flag is not cleared here: a cancel sent right after this request has
+    // already set it (the client stores it at once), and must stop the prefill too.
     engine.action("generate_start", { prompt: p.prompt, sampling: p.sampling || {} });
     let finish = "length";
     for (let n = 0; n < p.max_tokens; n++) {
@@ -181,6 +187,7 @@ async function generate(id, p) {
   } finally {
     generating = null;
     cancelled.delete(id);
+    engine.setAbort(false); // this generation's cancel, if any, is spent
   }
 }
 
@@ -194,7 +201,10 @@ const handlers = {
   info: (id) => reply(id, engine.action("info")),
   cancel: (id, p) => {
     cancelled.add(p.target);
+    // The client already stored the flag; a cancel of a generation that has ended (it
+    // crossed the reply) must not stop the next one.
     if (generating === p.target) engine.setAbort(true);
+    else engine.setAbort(false);
     reply(id, { ok: true });
   },
   close: (id) => {

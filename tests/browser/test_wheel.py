@@ -30,7 +30,7 @@ def test_wheel_is_pure_and_holds_code_shim_and_three_engines() -> None:
     for v in ("wasm64-mt", "wasm32-mt", "wasm32-st"):
         assert sizes[f"pyodide_llm/_wasm/{v}/plm-engine.wasm"] > 1_000_000
     assert not any(n.endswith((".pyc", ".map", ".o", ".a", ".log", "manifest.json")) for n in names)
-    assert "pyodide_llm/_browser.py" in names and "pyodide_llm/js/worker.mjs" in names
+    assert "pyodide_llm/_browser/engine.py" in names and "pyodide_llm/js/worker.mjs" in names
 
 
 def test_wheel_check_refuses_leftovers_and_missing_files(tmp_path) -> None:
