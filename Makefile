@@ -2,7 +2,7 @@
 # checked subprocess calls) so that errors name their cause and fix.
 PYTHON ?= python3
 
-.PHONY: bench demo lint wasm native wheel test test-host test-js test-node test-browser help example-chat example-data-app example-jupyterlite
+.PHONY: bench demo lint wasm native wheel test test-host test-js test-node test-browser test-pyodide help example-chat example-data-app example-jupyterlite
 
 help:
 	@echo "make demo       stream a chat answer from SmolLM2 in headless Chromium, then serve the page"
@@ -17,6 +17,7 @@ help:
 	@echo "make wheel      build dist/pyodide_llm-*.whl (pure, with the engines)"
 	@echo "make test-browser  run the browser tests (headless Chromium, offline Pyodide);"
 	@echo "                   PYTEST_ARGS='-m \"not slow\"' skips the > 4.5 GB model test"
+	@echo "make test-pyodide  run the Python API's browser tests through pytest-pyodide (run_in_pyodide)"
 
 demo:
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
@@ -50,6 +51,10 @@ wheel:
 test-browser: wheel
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/browser $(PYTEST_ARGS)
 
+# pytest-pyodide (tests/requirements.txt); tests/pyodide/conftest.py sets its --runtime and --dist-dir.
+test-pyodide: wheel
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/pyodide $(PYTEST_ARGS)
+
 # ruff and mypy come from tests/requirements.txt; ESLint is installed by the recipe
 # (lint/package-lock.json). .PHONY matters here: lint/ is also a folder.
 lint:
@@ -59,4 +64,4 @@ lint:
 test-host:
 	$(PYTHON) -m pytest -q tests/host
 
-test: test-host test-js test-node test-browser
+test: test-host test-js test-node test-browser test-pyodide

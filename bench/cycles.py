@@ -21,10 +21,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
 from conftest import FaultyHandler, _driver, _open  # noqa: E402
 from memory import renderer_rss_mib  # noqa: E402
+from pyodide_llm._host.serve import StaticServer  # noqa: E402
 from recipes.build import log  # noqa: E402
 from recipes.pins import load_pins  # noqa: E402
 from recipes.pyodide_dist import pyodide_dist  # noqa: E402
-from recipes.serve import StaticServer  # noqa: E402
 from recipes.source import model_file  # noqa: E402
 from recipes.wheel import build_wheel  # noqa: E402
 from testsite import build_site  # noqa: E402

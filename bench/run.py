@@ -37,10 +37,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 from conftest import _driver  # noqa: E402
 from memory import renderer_peak_mib  # noqa: E402
 from models import ALL, SMOLLM2, kv_cache_mib, model_path  # noqa: E402
+from pyodide_llm._host.serve import StaticServer  # noqa: E402
 from recipes.build import cmd_native, cmd_wasm, log  # noqa: E402
 from recipes.pins import load_pins  # noqa: E402
 from recipes.pyodide_dist import _npm_pack, pyodide_dist  # noqa: E402
-from recipes.serve import StaticServer  # noqa: E402
 from recipes.toolchain import ensure_toolchain  # noqa: E402
 from recipes.wheel import build_wheel  # noqa: E402
 

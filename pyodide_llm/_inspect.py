@@ -10,21 +10,16 @@ bounded prefix is read before the download is cancelled.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 from ._env import browser
 from ._errors import ModelLoadError
 from ._gguf import GGUFHeader, GGUFInfo, NeedMoreBytes, NotGGUFError, parse_header
-from ._sources import check_split_set, model_parts
+from ._sources import PrefixFetcher, check_split_set, model_parts
 
 FIRST_RANGE = 1 << 20
 MAX_HEADER = 256 << 20  # no real header is near this; a bigger one means a corrupt file
-
-# fetch(url, size) -> (first bytes of the file, at least `size` of them unless the
-# file is shorter; the whole file's size in bytes, or None if the server did not say)
-PrefixFetcher = Callable[[str, int], Awaitable[tuple[bytes, int | None]]]
-
 
 async def read_header(url: str, fetch: PrefixFetcher, max_header: int = MAX_HEADER) -> tuple[GGUFHeader, int | None]:
     """Fetch growing prefixes of ``url`` until its GGUF header parses."""

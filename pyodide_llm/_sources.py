@@ -16,12 +16,18 @@ first, how many tensors the whole model has (``split.tensors.count``).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from ._errors import ModelLoadError
 from ._gguf import GGUFHeader
+
+# How the first bytes of a model file are read (the browser's fetch with Range, the
+# model cache, a File, or a test's fake): fetch(url, size) -> (the first bytes, at
+# least `size` of them unless the file is shorter; the whole file's size in bytes,
+# or None if the server did not say).
+PrefixFetcher = Callable[[str, int], Awaitable[tuple[bytes, int | None]]]
 
 _SPLIT_NAME = re.compile(r"^(?P<stem>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf(?P<rest>[?#].*)?$")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")

@@ -83,6 +83,7 @@ def test_env() -> dict[str, str]:
     return {
         "PLM_KERNEL_TESTS": kernels,
         "PLM_REPO": str(REPO),
+        "PLM_VARIANTS": ",".join(VARIANTS),  # the package's one list, for the node tests
         "PLM_WASM_DIR": str(DIST),
         "PLM_LLAMA_SRC": str(src),
         "PLM_MODEL": str(model),

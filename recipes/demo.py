@@ -17,10 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from pyodide_llm._host.serve import StaticServer
+
 from .build import cmd_wasm, log
 from .pins import REPO, load_pins
 from .pyodide_dist import pyodide_dist
-from .serve import StaticServer
 from .source import model_file
 from .wheel import build_wheel
 

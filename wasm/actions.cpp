@@ -118,14 +118,20 @@ SamplingParams sampling_from(const json & req) {
     s.min_p          = get_or<float>(j, "min_p", s.min_p);
     s.repeat_penalty = get_or<float>(j, "repeat_penalty", s.repeat_penalty);
     s.repeat_last_n  = get_or<int32_t>(j, "repeat_last_n", s.repeat_last_n);
-    s.seed           = (uint32_t) get_or<int64_t>(j, "seed", (int64_t) s.seed);
+    const int64_t seed = get_or<int64_t>(j, "seed", -1);  // absent: llama.cpp's random seed
     s.grammar        = get_or<std::string>(j, "grammar", "");
     s.ignore_eos     = get_or<bool>(j, "ignore_eos", false);
+    // The bounds of protocol.json "limits" (Python validates with the same table;
+    // tests/node/protocol.test.mjs checks these guards against it).
+    const bool seed_ok = !j.contains("seed") || j["seed"].is_null() || (seed >= 0 && seed <= 4294967294LL);
     if (!(s.temperature >= 0) || !(s.top_p > 0 && s.top_p <= 1) || !(s.min_p >= 0 && s.min_p <= 1) ||
-        !(s.repeat_penalty > 0) || s.top_k < 0 || s.repeat_last_n < -1) {
+        !(s.repeat_penalty > 0) || s.top_k < 0 || s.repeat_last_n < -1 || !seed_ok) {
         throw EngineError(code::bad_request,
                           "sampling values out of range: temperature >= 0, 0 < top_p <= 1, 0 <= min_p <= 1, "
-                          "repeat_penalty > 0, top_k >= 0, repeat_last_n >= -1");
+                          "repeat_penalty > 0, top_k >= 0, repeat_last_n >= -1, 0 <= seed <= 4294967294");
+    }
+    if (seed >= 0) {
+        s.seed = (uint32_t) seed;
     }
     return s;
 }

@@ -386,7 +386,8 @@ void Engine::decode_tokens(const int32_t * tokens, int32_t n, bool is_prompt) {
 void Engine::generate_start(const std::vector<int32_t> & prompt, const SamplingParams & s) {
     require_context();
     generate_end();
-    g_abort.store(0);
+    // The abort flag is not cleared here: its owner (the worker) clears it when a
+    // generation ends, so a cancel stored before this prefill begins still stops it.
     const int32_t n_ctx = (int32_t) llama_n_ctx(ctx_);
     const int32_t n_prompt = (int32_t) prompt.size();
     if (n_prompt == 0) {

@@ -4,8 +4,10 @@
  * The whole surface JavaScript (and the native reference tool) sees of the
  * engine. No llama.cpp struct crosses it: requests and replies are UTF-8 JSON,
  * and every feature is a named action of plm_action(). The action names, their
- * request fields and reply fields are listed in ../pyodide_llm/protocol.json,
- * which the JS shim and the Python package are checked against.
+ * request fields and reply fields are listed in ../pyodide_llm/protocol.json
+ * ("engine_actions", and "limits" for the bounds of request values), which
+ * tests/host/test_protocol.py and tests/node/protocol.test.mjs check this engine,
+ * the JS shim and the Python package against.
  *
  * One engine per module instance: a Web Worker instantiates one module and
  * holds at most one loaded model in it.
@@ -43,7 +45,8 @@ void plm_result_free(char * reply);
  * it is read between decode steps and, through llama.cpp's abort callback,
  * between graph nodes inside a decode. In threaded builds the memory is a
  * SharedArrayBuffer, so another thread (the JS client) may store to it with
- * Atomics.store while an action runs. "generate_start" clears it.
+ * Atomics.store while an action runs. The caller clears it (the worker, when a
+ * generation ends); no action does, so a flag stored before a prefill begins stops it.
  * Static storage: do not free.
  */
 int32_t * plm_abort_flag(void);

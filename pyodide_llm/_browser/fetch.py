@@ -13,8 +13,7 @@ import js
 from pyodide.ffi import JsProxy
 
 from .._errors import ModelSourceError
-from .._inspect import PrefixFetcher
-from .._sources import base_url
+from .._sources import PrefixFetcher, base_url
 from .files import to_js_object
 from .store import open_store
 

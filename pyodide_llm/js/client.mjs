@@ -16,7 +16,7 @@ export function crashed(message) {
 const badRequest = (message) => ({ ok: false, code: "bad_request", message });
 
 /** Why `payload` is not a valid `type` request of `protocol`, or null. */
-export function invalidRequest(protocol, type, payload) {
+function invalidRequest(protocol, type, payload) {
   const spec = protocol.requests[type];
   if (!spec) return `unknown request ${type}`;
   const unknown = Object.keys(payload).filter((k) => !spec.payload.includes(k));
@@ -76,7 +76,7 @@ export function detect() {
 // shrinks: a worker that held a big model is ended to give that memory back), and
 // for IDLE_MS at most.
 const idle = new Map(); // key (variant + engine URL) -> {worker, poolSize, hello, nextId, timer}
-export const IDLE_MS = 60_000;
+const IDLE_MS = 60_000;
 export const IDLE_MAX_MEMORY = 1 << 30;
 
 function parkedKey(files, variant) {

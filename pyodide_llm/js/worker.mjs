@@ -69,7 +69,8 @@ async function hello(id, p) {
   });
   engineModule = engine.module;
   engineModule.FS.mkdir("/models");
-  const { ok: _, ...build } = engine.action("build_info");
+  const build = engine.action("build_info");
+  delete build.ok; // the record is build_info's fields, not the reply
   // The abort flag is only worth handing over in shared memory (threaded variants): a
   // single-thread module's memory is a plain ArrayBuffer, which postMessage would copy
   // whole, and a store into that copy would reach no one.

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, _driver
-from recipes.serve import StaticServer
+from pyodide_llm._host.serve import StaticServer
 
 CATEGORIES = {"billing", "bug", "feature request", "account", "other"}
 

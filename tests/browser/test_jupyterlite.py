@@ -24,8 +24,8 @@ import pytest
 
 import conftest
 from conftest import ROOT
+from pyodide_llm._host.serve import StaticServer
 from recipes.jupyterlite import MODEL_PATH
-from recipes.serve import StaticServer
 
 NOTEBOOK = ROOT / "examples" / "jupyterlite" / "chat.ipynb"
 GREEDY = " 6, 7, 8"  # native llama.cpp's greedy continuation of "1, 2, 3, 4, 5," (as in test_delivery)

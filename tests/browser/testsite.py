@@ -10,8 +10,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from pyodide_llm._host.serve import Handler
 from recipes.pins import cache_root
-from recipes.serve import Handler
 from recipes.synthetic import cached_split, write_unknown_architecture
 
 PAGE = """<!doctype html>

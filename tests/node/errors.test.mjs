@@ -81,6 +81,10 @@ test("the abort flag stops a step and the next generation works", async () => {
   engine.setAbort(true);
   expectError(engine, "step", {}, "aborted");
   expectError(engine, "step", {}, "not_generating");  // the aborted generation is over
+  // The flag stays set until its owner (the worker) clears it: a cancel that arrives
+  // before a prefill begins must stop that prefill too.
+  expectError(engine, "generate_start", { prompt: "Count: one, two,", sampling: { temperature: 0 } }, "aborted");
+  engine.setAbort(false);
   const r = engine.action("generate_start", { prompt: "Count: one, two,", sampling: { temperature: 0 } });
   assert.ok(r.n_cached > 0, "the prompt prefix is reused from the KV cache");
   assert.ok(engine.action("step", {}).token >= 0);

@@ -10,13 +10,14 @@ import { pathToFileURL } from "node:url";
 
 import { createEngine } from "../../pyodide_llm/js/binding.mjs";
 
-export const VARIANTS = ["wasm64-mt", "wasm32-mt", "wasm32-st"];
-
 export function env(name) {
   const v = process.env[name];
   if (!v) throw new Error(`${name} is not set: run the node tests through 'make test-node'`);
   return v;
 }
+
+/** The engine variants: the package's list (pyodide_llm/_variants.py), handed over by the recipe. */
+export const VARIANTS = env("PLM_VARIANTS").split(",");
 
 /** Threads a variant uses in the tests: never more engine threads than cores. */
 export function threadsFor(variant) {

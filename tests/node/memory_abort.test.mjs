@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Worker } from "node:worker_threads";
 
-import { env, startVariant } from "./helpers.mjs";
+import { env, startVariant, VARIANTS } from "./helpers.mjs";
 
 const GiB = 1024 ** 3;
 
@@ -30,14 +30,16 @@ const SETTER = `
   const { workerData } = require("node:worker_threads");
   const flag = new Int32Array(workerData.buffer);
   const done = new Int32Array(workerData.done);
-  // generate_start clears the flag when it begins, so keep setting it until told to stop.
+  // Let the prefill get going (a flag set before it starts stops it at once), then set
+  // it again and again until told to stop: the prefill must see it between graph nodes.
+  Atomics.wait(done, 0, 0, 300);
   while (Atomics.load(done, 0) === 0) {
     Atomics.store(flag, workerData.index, 1);
     Atomics.wait(done, 0, 0, 1);
   }
 `;
 
-for (const variant of ["wasm64-mt", "wasm32-mt"]) {
+for (const variant of VARIANTS.filter((v) => v.endsWith("-mt"))) {  // the threaded ones
   test(`${variant}: abort flag set from another thread stops a prefill; the model still works`, async () => {
     const engine = await startVariant(variant);
     engine.action("load", { path: engine.hostPath(env("PLM_MODEL")), n_ctx: 2048, n_threads: engine.threads });
