@@ -7,9 +7,9 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from ._env import browser
+from ._env import browser, require_browser
 from ._errors import LLMError, error_from_reply
-from ._loading import check_cache, memory_need, resolve_source
+from ._loading import ModelSource, check_cache, memory_need, resolve_source
 from ._options import LoadOptions, Sampling, sampling_from_kwargs
 from ._progress import ProgressCallback
 from ._progress import resolve as resolve_progress
@@ -30,6 +30,15 @@ def _check_messages(messages: Any) -> list[Message]:
             raise ValueError(f"messages[{i}] must be a dict with string 'role' and 'content', got {m!r}")
         out.append({"role": m["role"], "content": m["content"]})
     return out
+
+
+async def _start_engine(model: ModelSource, opts: LoadOptions, cache: bool | str) -> tuple[Transport, str, int]:
+    """Size the model from its header, choose the variant for this page, start (or take over) an engine."""
+    need = await memory_need(model, opts, cache)
+    side = browser("LLM.load")
+    variant, threads = choose_variant(await side.detect(), opts.variant, opts.n_threads, need)
+    transport: Transport = await side.start_engine(variant, threads)
+    return transport, variant, threads
 
 
 async def _load_into(transport: Transport, payload: dict[str, Any],
@@ -126,14 +135,12 @@ class LLM:
         opts = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, variant=variant)
         check_cache(cache)
         on_progress = resolve_progress(progress)
-        side = browser("LLM.load") if transport is None else None
+        if transport is None:
+            require_browser("LLM.load")  # before anything else: the one error that matters here
         model = resolve_source(source, sha256)
-        if side is not None:
-            need = await memory_need(model, opts, cache)
-            chosen, threads = choose_variant(await side.detect(), opts.variant, opts.n_threads, need)
-            transport = await side.start_engine(chosen, threads)
+        if transport is None:
+            transport, chosen, threads = await _start_engine(model, opts, cache)
         else:  # a caller's own engine connection (tests, custom hosts)
-            assert transport is not None
             chosen, threads = (opts.variant if opts.variant != "auto" else "custom"), opts.n_threads or 1
         payload = {**model.payload(cache), "n_ctx": opts.n_ctx, "n_threads": threads, "n_batch": opts.n_batch}
         reply = await _load_into(transport, payload, on_progress)
