@@ -12,7 +12,8 @@ import { test } from "node:test";
 import { ModelFetcher } from "../../pyodide_llm/js/download.mjs";
 import { openStore, readEntry } from "../../pyodide_llm/js/store.mjs";
 import { checksumOf, CLEAN, FakeMemory, sha256Of } from "./fixtures/fake_memory.mjs";
-import { sendFile, startServer } from "./server.mjs";
+import { failure } from "./helpers.mjs";
+import { sendFile, startServer, withServer } from "./server.mjs";
 
 const FILE = randomBytes((2 << 20) + 999);
 
@@ -95,24 +96,6 @@ async function fetchOne(store, part, options) {
   f.memory.freeBytes(region);
   assert.deepEqual(f.memory.audit(), CLEAN);
   return { f, bytes };
-}
-
-async function withServer(respond, body) {
-  const server = await startServer(respond);
-  try {
-    return await body(server);
-  } finally {
-    await server.close();
-  }
-}
-
-async function failure(promise) {
-  try {
-    await promise;
-  } catch (e) {
-    return e;
-  }
-  assert.fail("expected a failure");
 }
 
 const serveFile = (etag = '"v1"') => (req, res) => sendFile(req, res, FILE, { etag });

@@ -10,7 +10,8 @@ import { test } from "node:test";
 import { ModelFetcher, readBlob } from "../../pyodide_llm/js/download.mjs";
 import { readEntry } from "../../pyodide_llm/js/store.mjs";
 import { CLEAN, FakeMemory, sha256Of } from "./fixtures/fake_memory.mjs";
-import { notFound, sendFile, startServer } from "./server.mjs";
+import { failure } from "./helpers.mjs";
+import { notFound, sendFile, withServer } from "./server.mjs";
 
 const MiB = 1 << 20;
 const FILE = randomBytes(3 * MiB + 12345);
@@ -22,26 +23,6 @@ function fetcher() {
   const notices = [];
   const f = new ModelFetcher(memory, null, (...a) => progress.push(a), (m) => notices.push(m), readEntry);
   return Object.assign(f, { memory, progressSeen: progress, noticesSeen: notices });
-}
-
-/** Serve with `respond` for the duration of `body(server)`. */
-async function withServer(respond, body) {
-  const server = await startServer(respond);
-  try {
-    return await body(server);
-  } finally {
-    await server.close();
-  }
-}
-
-/** The rejection of `promise`, which must reject. */
-async function failure(promise) {
-  try {
-    await promise;
-  } catch (e) {
-    return e;
-  }
-  assert.fail("expected a failure");
 }
 
 test("a file served normally arrives whole in an aligned region, with progress to the end", async () => {

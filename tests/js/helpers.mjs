@@ -85,3 +85,13 @@ export function engineCallProblems(name, request, reply) {
   return [...unlisted(`engine ${name} request`, request, spec.request),
     ...(reply ? unlisted(`engine ${name} reply`, reply, ["ok", ...spec.reply]) : [])];
 }
+
+/** The rejection of `promise`, which must reject. */
+export async function failure(promise) {
+  try {
+    await promise;
+  } catch (e) {
+    return e;
+  }
+  throw new Error("expected a failure");
+}

@@ -77,3 +77,13 @@ export function notFound(req, res) {
   res.statusCode = 404;
   res.end("not found");
 }
+
+/** Serve with `respond` for the duration of `body(server)`. */
+export async function withServer(respond, body) {
+  const server = await startServer(respond);
+  try {
+    return await body(server);
+  } finally {
+    await server.close();
+  }
+}
