@@ -12,7 +12,9 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -121,6 +123,100 @@ def worker_targets(driver) -> dict[str, dict]:
     """Every worker target Chromium knows of (CDP), by id: title (a worker's name), url, parentId."""
     infos = driver.execute_cdp_cmd("Target.getTargets", {})["targetInfos"]
     return {t["targetId"]: {k: t.get(k) for k in ("title", "url", "parentId")} for t in infos if t["type"] == "worker"}
+
+
+class TargetEvents:
+    """Chromium's target events (created, destroyed, crashed), each with when it arrived.
+
+    chromedriver's ``execute_cdp_cmd`` sends commands but hands back no events, so this is a
+    second DevTools client of the browser (chromedriver's ``debuggerAddress``, websocket-client
+    being selenium's own dependency) subscribed with ``Target.setDiscoverTargets``. A test waits
+    on ``Target.targetDestroyed`` itself, and a failure prints the timeline of every worker.
+    Use it as a context manager; times are seconds of ``time.monotonic()``.
+    """
+
+    def __init__(self, driver) -> None:
+        import websocket
+
+        address = driver.capabilities["goog:chromeOptions"]["debuggerAddress"]
+        with urllib.request.urlopen(f"http://{address}/json/version", timeout=10) as r:
+            url = json.load(r)["webSocketDebuggerUrl"]
+        # Without an Origin header: Chromium refuses DevTools websockets from origins it was not
+        # started with (--remote-allow-origins), and a client that is not a page has none.
+        self._ws = websocket.create_connection(url, suppress_origin=True, timeout=10)
+        self._ws.settimeout(None)  # the reader waits for events as long as the test runs
+        self._changed = threading.Condition()
+        self._subscribed = False
+        self.info: dict[str, dict] = {}  # targetId -> its latest targetInfo (type, url, parentId...)
+        self.events: list[tuple[float, str, str]] = []  # (time, "created" | "destroyed" | "crashed", targetId)
+        threading.Thread(target=self._read, name="cdp-target-events", daemon=True).start()
+        self._ws.send(json.dumps({"id": 1, "method": "Target.setDiscoverTargets", "params": {"discover": True}}))
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._subscribed, 10):
+                raise AssertionError("Chromium did not answer Target.setDiscoverTargets within 10 s")
+
+    def _read(self) -> None:
+        kinds = {"Target.targetCreated": "created", "Target.targetDestroyed": "destroyed",
+                 "Target.targetCrashed": "crashed"}
+        while True:
+            try:
+                msg = json.loads(self._ws.recv())
+            except Exception:  # closed (the test is done) or the browser is gone
+                return
+            with self._changed:
+                if msg.get("id") == 1:
+                    self._subscribed = True
+                elif msg.get("method") == "Target.targetInfoChanged":  # a worker's URL comes after its creation
+                    self.info[msg["params"]["targetInfo"]["targetId"]] = msg["params"]["targetInfo"]
+                elif msg.get("method") in kinds:
+                    params = msg["params"]
+                    target = params.get("targetId") or params["targetInfo"]["targetId"]
+                    if "targetInfo" in params:
+                        self.info[target] = params["targetInfo"]
+                    self.events.append((time.monotonic(), kinds[msg["method"]], target))
+                self._changed.notify_all()
+
+    def destroyed(self, targets) -> dict[str, float]:
+        """When each of ``targets`` was destroyed (those that were), by id."""
+        with self._changed:
+            return {t: when for when, kind, t in self.events if kind == "destroyed" and t in targets}
+
+    def wait_destroyed(self, what: str, targets, since: float, within: float) -> dict[str, float]:
+        """Wait until every one of ``targets`` is destroyed, at most ``within`` s after ``since``.
+
+        Returns each one's destruction in seconds after ``since``; fails naming ``what``, with
+        the timeline of every worker since ``since``.
+        """
+        targets = set(targets)
+        with self._changed:
+            done = self._changed.wait_for(lambda: len(self.destroyed(targets)) == len(targets),
+                                          max(0.0, since + within - time.monotonic()))
+        if not done:
+            left = sorted(targets - set(self.destroyed(targets)))
+            raise AssertionError(f"{what}: {len(left)} of {len(targets)} workers still there {within:.0f} s later:\n"
+                                 + "\n".join(f"  {self._describe(t)}" for t in left) + "\n" + self.timeline(since))
+        return {t: round(when - since, 3) for t, when in self.destroyed(targets).items()}
+
+    def _describe(self, target: str) -> str:
+        info = self.info.get(target, {})
+        return f"{target} (parent {info.get('parentId')}) {(info.get('title') or info.get('url') or '')[:80]}"
+
+    def timeline(self, since: float) -> str:
+        """Every worker event since ``since``, one line each: seconds after ``since``, event, worker."""
+        with self._changed:
+            lines = [f"  {when - since:+8.3f} s  {kind:9} {self._describe(target)}"
+                     for when, kind, target in self.events
+                     if when >= since and self.info.get(target, {}).get("type", "worker") == "worker"]
+        return "worker events since the start of the wait:\n" + ("\n".join(lines) or "  none")
+
+    def close(self) -> None:
+        self._ws.close()
+
+    def __enter__(self) -> TargetEvents:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def started_under(workers: dict[str, dict], roots) -> list[str]:

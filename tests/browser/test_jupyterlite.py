@@ -30,6 +30,16 @@ from recipes.jupyterlite import MODEL_PATH
 NOTEBOOK = ROOT / "examples" / "jupyterlite" / "chat.ipynb"
 GREEDY = " 6, 7, 8"  # native llama.cpp's greedy continuation of "1, 2, 3, 4, 5," (as in test_delivery)
 KERNEL_WORKER = "pyodide-kernel-extension"  # in the kernel worker script's URL
+# How long a worker tree may take to end (the old kernel's after a restart, an engine's after
+# close()), from the click or the call. A worker ends only after every worker it started
+# (kernel > engine > the engine's thread workers), and Chromium gives one still running script
+# 2 s before stopping it by force (kForcibleTerminationDelay in Blink's worker_thread.cc); ggml's
+# thread never returns to its event loop, so a restart always waits for that once. Measured
+# over 56 restarts mid-generation, alone and beside two busy loops on the 2 cores: 1.99-2.66 s
+# in 42, 3.27-5.12 s in 14 (the kernel or the engine was busy too: one more 2 s). Three levels
+# make 6 s at most; 15 s leaves room for a loaded machine. A teardown that hangs never ends (see
+# worker.mjs's pool size), so a longer bound would only fail later, with the same timeline.
+TEARDOWN_S = 15
 # Long enough to be still streaming when the kernel restarts (n_ctx is 2048 in the notebook).
 LONG_GENERATION = """
 async for piece in llm.complete("Once upon a time", max_tokens=1900, ignore_eos=True, temperature=0.8):
@@ -89,6 +99,7 @@ class Notebook:
         self.driver = driver
         self.server = server
         self.opened = time.monotonic()
+        self.restarted_at: float | None = None  # see restart_kernel()
         driver.get(f"{server.url}/notebooks/index.html?path={NOTEBOOK.name}")
         self.wait_for_kernel()
 
@@ -177,7 +188,8 @@ class Notebook:
     def restart_kernel(self) -> list[str]:
         """Kernel > Restart Kernel..., then the dialog's Restart button, as a user does.
 
-        Returns the kernel statuses seen until it is idle again (the kernel keeps its id).
+        Returns the kernel statuses seen until it is idle again (the kernel keeps its id);
+        ``restarted_at`` is when the Restart button was clicked.
         """
         self.js(f"""
             window.__statuses = [];
@@ -186,6 +198,7 @@ class Notebook:
         """)
         self.wait("the restart dialog", lambda: self.js(
             "return document.querySelector('.jp-Dialog .jp-mod-accept') !== null"), 30)
+        self.restarted_at = time.monotonic()
         self.js("document.querySelector('.jp-Dialog .jp-mod-accept').click()")
         return self.wait("the restarted kernel to be idle", lambda: self.js("""
             const seen = window.__statuses;
@@ -303,21 +316,29 @@ def test_restarting_the_kernel_mid_generation_leaves_no_engine_worker(browser, s
     # Isolated, the engine worker has its pthreads under it too.
     assert len(before["kernel"]) == 1 and before["engine"], before
 
-    statuses = nb.restart_kernel()
-    # The old kernel's worker ended, and with it the engine worker it started and the engine's threads.
-    nb.wait("the old kernel's workers to end", lambda: (w := nb.workers())["engine"] == [] and len(w["kernel"]) == 1
-            and w["kernel"][0] not in before["kernel"], 30)
-    streamed = nb.output()
-    assert nb.js("return window.__run.reply").startswith("cancelled"), "the generation ended before the restart"
+    with conftest.TargetEvents(browser) as targets:
+        statuses = nb.restart_kernel()
+        # The old kernel's worker ended, and with it the engine worker it started and the engine's threads.
+        ended = targets.wait_destroyed("the old kernel's workers to end", before["kernel"] + before["engine"],
+                                       nb.restarted_at, TEARDOWN_S)
+        after = nb.workers()
+        assert after["engine"] == [] and len(after["kernel"]) == 1 and after["kernel"][0] not in before["kernel"], after
+        streamed = nb.output()
+        assert nb.js("return window.__run.reply").startswith("cancelled"), "the generation ended before the restart"
 
-    # The new kernel installs, loads (from the browser's cache: the server sees no request) and generates.
-    served = len(nb.model_requests())
-    out = nb.execute(load + "\n" + cells[_cell("llm.complete(")])
-    assert "first load: ('cache',)" in out and f"completion: {GREEDY!r}" in out, out
-    assert len(nb.model_requests()) == served
-    assert nb.workers()["engine"], "the new kernel's engine worker is not there"
-    nb.execute("await llm.close(keep_engine=False)")
-    nb.wait("the engine worker to end after close(keep_engine=False)", lambda: not nb.workers()["engine"], 30)
+        # The new kernel installs, loads (from the browser's cache: the server sees no request) and generates.
+        served = len(nb.model_requests())
+        out = nb.execute(load + "\n" + cells[_cell("llm.complete(")])
+        assert "first load: ('cache',)" in out and f"completion: {GREEDY!r}" in out, out
+        assert len(nb.model_requests()) == served
+        engine = nb.workers()["engine"]
+        assert engine, "the new kernel's engine worker is not there"
+        closing = time.monotonic()
+        nb.execute("await llm.close(keep_engine=False)")
+        closed = targets.wait_destroyed("the engine worker to end after close(keep_engine=False)", engine, closing,
+                                        TEARDOWN_S)
     _assert_offline_and_clean(nb)
     print(f"\nJUPYTERLITE restart ({mode}): {len(streamed)} characters streamed before it; kernel statuses "
-          f"{statuses}; engine workers before {len(before['engine'])}, after 0")
+          f"{statuses}; engine workers before {len(before['engine'])}, after 0; the old kernel's workers ended "
+          f"{max(ended.values()):.2f} s after the click; the closed engine's {max(closed.values()):.2f} s after "
+          "close()")
