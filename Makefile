@@ -2,7 +2,7 @@
 # checked subprocess calls) so that errors name their cause and fix.
 PYTHON ?= python3
 
-.PHONY: bench demo lint wasm native wheel test test-host test-js test-node test-browser test-pyodide help example-chat example-data-app example-jupyterlite
+.PHONY: bench demo lint wasm native wheel test test-host test-js test-node test-gpu test-browser test-pyodide help example-chat example-data-app example-jupyterlite
 
 help:
 	@echo "make demo       stream a chat answer from SmolLM2 in headless Chromium, then serve the page"
@@ -14,6 +14,7 @@ help:
 	@echo "make test-host  run the host tests (recipes' failure paths)"
 	@echo "make test-js    run the JS tests (client, worker, download, store; fake engine, no wasm build)"
 	@echo "make test-node  run the node 24 tests of the wasm build"
+	@echo "make test-gpu   run the WebGPU variant's tests: node 26 on a software GPU (lavapipe)"
 	@echo "make wheel      build dist/pyodide_llm-*.whl (pure, with the engines)"
 	@echo "make test-browser  run the browser tests (headless Chromium, offline Pyodide);"
 	@echo "                   PYTEST_ARGS='-m \"not slow\"' skips the > 4.5 GB model test"
@@ -45,6 +46,10 @@ test-js:
 test-node:
 	$(PYTHON) -m recipes.build nodetest
 
+# WebGPU: node 26 + Dawn's node bindings + Mesa lavapipe (recipes/gpurig.py), no GPU needed.
+test-gpu:
+	$(PYTHON) -m recipes.build gputest
+
 wheel:
 	$(PYTHON) -m recipes.build wheel
 
@@ -64,4 +69,4 @@ lint:
 test-host:
 	$(PYTHON) -m pytest -q tests/host
 
-test: test-host test-js test-node test-browser test-pyodide
+test: test-host test-js test-node test-gpu test-browser test-pyodide

@@ -26,11 +26,12 @@ class Variant:
     threads: bool  # pthreads: needs SharedArrayBuffer, i.e. a cross-origin isolated page
     relaxed_simd: bool  # compiled with -mrelaxed-simd (our fastest dot products)
     max_memory: int  # bytes of linear memory it can address (emscripten's MAXIMUM_MEMORY)
+    webgpu: bool = False  # llama.cpp's WebGPU backend; its GPU waits suspend through JSPI
 
     @property
     def requires(self) -> tuple[str, ...]:
         """The ``capabilities()`` features (besides threads) the browser must have."""
-        return tuple(f for f in ("memory64", "relaxed_simd") if getattr(self, f))
+        return tuple(f for f in ("memory64", "relaxed_simd") if getattr(self, f)) + (("jspi",) if self.webgpu else ())
 
 
 # In order of preference. Relaxed SIMD only with memory64: every engine that ships
@@ -39,8 +40,12 @@ TABLE: dict[str, Variant] = {v.name: v for v in (
     Variant("wasm64-mt", memory64=True, threads=True, relaxed_simd=True, max_memory=16 * GIB),
     Variant("wasm32-mt", memory64=False, threads=True, relaxed_simd=False, max_memory=4 * GIB),
     Variant("wasm32-st", memory64=False, threads=False, relaxed_simd=False, max_memory=4 * GIB),
+    # Never chosen by variant="auto": only by the GPU choice (gpu=, _gpu.py) or by name.
+    Variant("wasm64-webgpu", memory64=True, threads=True, relaxed_simd=True, max_memory=16 * GIB, webgpu=True),
 )}
 VARIANTS: tuple[str, ...] = tuple(TABLE)
+CPU_VARIANTS: tuple[str, ...] = tuple(n for n, v in TABLE.items() if not v.webgpu)
+GPU_VARIANT = "wasm64-webgpu"
 
 
 def fits(need: MemoryEstimate, variant: str) -> bool:

@@ -12,6 +12,9 @@ jstest   run the JS tests (tests/js: client, worker, download, store over a fake
          engine) with the toolchain's node 24; needs no wasm build
 wheel    build dist/pyodide_llm-*.whl (after wasm) and check its file list
 pyodide  print the path of the offline Pyodide distribution (assembled once)
+gputest  run the WebGPU tests (tests/gpu) with node 26 on the software rig
+gpurig   make the software WebGPU rig (node 26 + dawn.node + lavapipe, with
+         shader-f16) ready and print what its adapter offers (tests/gpu/probe.mjs)
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-from pyodide_llm._variants import VARIANTS  # the one list of variants
+from pyodide_llm._variants import CPU_VARIANTS, VARIANTS  # the one list of variants
 
 from .errors import RecipeError
+from .gpurig import ensure_rig
 from .pins import REPO, cache_root, load_pins
 from .source import llama_source, model_file
 from .synthetic import cached_split
@@ -83,7 +87,9 @@ def test_env() -> dict[str, str]:
     return {
         "PLM_KERNEL_TESTS": kernels,
         "PLM_REPO": str(REPO),
-        "PLM_VARIANTS": ",".join(VARIANTS),  # the package's one list, for the node tests
+        # The package's one list, for the node tests; the WebGPU variant has tests of its
+        # own (tests/gpu, node 26 on the software rig): node 24 has no JSPI.
+        "PLM_VARIANTS": ",".join(CPU_VARIANTS),
         "PLM_WASM_DIR": str(DIST),
         "PLM_LLAMA_SRC": str(src),
         "PLM_MODEL": str(model),
@@ -119,6 +125,39 @@ def cmd_jstest(files: list[str]) -> int:
     return tc.run(cmd, check=False).returncode
 
 
+def cmd_gpurig() -> int:
+    """Ready the WebGPU rig and run its probe in the toolchain root, as the node tests would.
+
+    Why run the probe: an installed rig proves nothing until Dawn has found lavapipe
+    and run an f16 shader on it; the probe exits 1 otherwise.
+    """
+    pins = load_pins()
+    tc = ensure_toolchain(pins, log)
+    t0 = time.monotonic()
+    env = ensure_rig(tc, pins, log)
+    log(f"gpurig: ready in {time.monotonic() - t0:.1f} s; " + " ".join(f"{k}={v}" for k, v in env.items()))
+    probe = REPO / "tests" / "gpu" / "probe.mjs"
+    return tc.run(f"{shlex.quote(env['PLM_NODE26'])} {shlex.quote(str(probe))}", env=env, check=False).returncode
+
+
+def cmd_gputest(files: list[str]) -> int:
+    """The WebGPU tier: tests/gpu under node 26 on the software rig (lavapipe, shader-f16).
+
+    Why not the browser: headless Chromium offers only SwiftShader, which lacks
+    shader-f16, so ggml-webgpu would register no device there (tests/browser covers
+    that fallback). The tests get the node tier's paths plus the rig's.
+    """
+    pins = load_pins()
+    cmd_wasm([])
+    env = test_env()
+    tc = ensure_toolchain(pins, lambda m: None)
+    env |= ensure_rig(tc, pins, log)
+    tests = files or sorted(str(p) for p in (REPO / "tests" / "gpu").glob("*.test.mjs"))
+    log(f"WebGPU tests: {len(tests)} files on {env['PLM_MESA_VERSION']} lavapipe")
+    cmd = f"{shlex.quote(env['PLM_NODE26'])} --test --test-concurrency=1 " + " ".join(shlex.quote(t) for t in tests)
+    return tc.run(cmd, env=env, check=False).returncode
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__)
@@ -145,6 +184,10 @@ def main(argv: list[str]) -> int:
             return cmd_nodetest(rest)
         elif cmd == "jstest":
             return cmd_jstest(rest)
+        elif cmd == "gputest":
+            return cmd_gputest(rest)
+        elif cmd == "gpurig":
+            return cmd_gpurig()
         else:
             print(__doc__)
             return 2

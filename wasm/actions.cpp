@@ -90,7 +90,8 @@ json info_json() {
                 {"file_size", i.file_size}, {"n_ctx_train", i.n_ctx_train}, {"n_ctx", i.n_ctx},
                 {"n_embd", i.n_embd}, {"n_layer", i.n_layer}, {"n_vocab", i.n_vocab},
                 {"n_threads", i.n_threads}, {"n_batch", i.n_batch}, {"bos", i.bos}, {"eos", i.eos},
-                {"chat_template", i.chat_template}};
+                {"chat_template", i.chat_template}, {"n_gpu_layers", i.n_gpu_layers},
+                {"backend", i.n_gpu_layers > 0 ? "webgpu" : "cpu"}, {"gpu_device", i.gpu_device}};
 }
 
 std::vector<int32_t> token_list(const json & req, const char * key) {
@@ -152,6 +153,7 @@ const std::map<std::string, Handler> & handlers() {
              p.vocab_only = get_or<bool>(r, "vocab_only", false);
              p.persistent_threads = get_or<bool>(r, "persistent_threads", true);
              p.mmap       = get_or<bool>(r, "mmap", false);
+             p.n_gpu_layers = get_or<int32_t>(r, "n_gpu_layers", 0);
              if ((int) !p.path.empty() + (int) (p.data != nullptr) + (int) !p.split_paths.empty() != 1) {
                  throw EngineError(code::bad_request, "'load' needs exactly one of 'path', 'paths' or 'ptr'+'size'");
              }
@@ -292,6 +294,11 @@ const std::map<std::string, Handler> & handlers() {
 #else
                          {"relaxed_simd", false},
 #endif
+#ifdef PLM_WEBGPU
+                         {"webgpu", true},
+#else
+                         {"webgpu", false},
+#endif
                          {"system_info", llama_print_system_info()}};
          }},
     };
@@ -344,6 +351,12 @@ char * plm_action(const char * name, const char * request) {
     }
     return dup_cstr(reply.dump(-1, ' ', false, json::error_handler_t::replace));
 }
+
+#ifdef PLM_WEBGPU
+// The same entry point, exported through WebAssembly.promising (-sJSPI_EXPORTS):
+// a GPU wait inside the action suspends it, and JS gets a Promise of the reply.
+char * plm_action_async(const char * name, const char * request) { return plm_action(name, request); }
+#endif
 
 void plm_result_free(char * reply) { free(reply); }
 

@@ -7,6 +7,7 @@
 
 #include "chat.h"
 #include "common.h"
+#include "ggml-backend.h"
 #include "ggml-cpu.h"
 #include "llama.h"
 #include "sampling.h"
@@ -33,7 +34,17 @@ std::deque<std::string> g_log_lines;
 std::string             g_log_partial;
 int                     g_log_verbosity = 0;
 
+// Layers llama.cpp reported offloading to the GPU during the last load (its
+// "offloaded N/M layers to GPU" line); -1 until a load reports it.
+std::atomic_int32_t g_offloaded{-1};
+
 void log_callback(ggml_log_level level, const char * text, void *) {
+    if (const char * at = strstr(text, "offloaded "); at && strstr(at, "layers to GPU")) {
+        int n = 0, of = 0;
+        if (sscanf(at, "offloaded %d/%d", &n, &of) == 2) {
+            g_offloaded = n;
+        }
+    }
     if (g_log_verbosity >= 2 || (g_log_verbosity >= 1 && level >= GGML_LOG_LEVEL_WARN)) {
         fputs(text, stderr);
     }
@@ -171,6 +182,14 @@ void Engine::load(const LoadParams & p) {
     // file to be mapped (memory-backed streams have no descriptor to map).
     mp.load_mode  = (p.mmap && !p.data) ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
     mp.vocab_only = p.vocab_only;
+    mp.n_gpu_layers = p.n_gpu_layers < 0 ? -1 : p.n_gpu_layers;
+#ifdef PLM_WEBGPU
+    static ggml_backend_dev_t cpu_only[] = { nullptr };
+    if (p.n_gpu_layers == 0) {
+        mp.devices = cpu_only;  // an empty list: no GPU device holds weights or runs ops
+    }
+#endif
+    g_offloaded = -1;
     clear_log_errors();
     const int64_t t0 = ggml_time_us();
     if (!p.split_paths.empty()) {
@@ -216,6 +235,15 @@ void Engine::load(const LoadParams & p) {
         throw EngineError(c, "llama.cpp could not load the model: " + (why.empty() ? "no reason given" : why));
     }
     vocab_     = llama_model_get_vocab(model_);
+    n_gpu_layers_ = std::max<int32_t>(0, g_offloaded.load());
+    gpu_device_.clear();
+    for (size_t d = 0; n_gpu_layers_ > 0 && d < ggml_backend_dev_count(); d++) {
+        ggml_backend_dev_t dev = ggml_backend_dev_get(d);
+        if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU) {
+            gpu_device_ = std::string(ggml_backend_dev_name(dev)) + " (" + ggml_backend_dev_description(dev) + ")";
+            break;
+        }
+    }
     n_threads_ = p.n_threads;
     n_batch_   = p.n_batch;
     if (!p.vocab_only) {
@@ -367,6 +395,12 @@ std::string Engine::apply_chat_template(const std::vector<ChatMessage> & message
 
 void Engine::decode_tokens(const int32_t * tokens, int32_t n, bool is_prompt) {
     for (int32_t i = 0; i < n; i += n_batch_) {
+        // Between batches too: a graph that runs on the GPU never calls the abort
+        // callback (only ggml's CPU backend does), so a long prefill stops here.
+        if (g_abort.load() != 0) {
+            llama_memory_seq_rm(llama_get_memory(ctx_), 0, (llama_pos) kv_tokens_.size(), -1);
+            throw EngineError(code::aborted, is_prompt ? "prompt evaluation was cancelled" : "decode was cancelled");
+        }
         const int32_t m = std::min(n_batch_, n - i);
         llama_batch batch = llama_batch_get_one(const_cast<llama_token *>(tokens + i), m);
         const int32_t rc = llama_decode(ctx_, batch);
@@ -538,6 +572,8 @@ Engine::Info Engine::info() const {
     i.n_batch     = n_batch_;
     i.bos         = llama_vocab_bos(vocab_);
     i.eos         = llama_vocab_eos(vocab_);
+    i.n_gpu_layers = n_gpu_layers_;
+    i.gpu_device   = gpu_device_;
     return i;
 }
 

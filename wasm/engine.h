@@ -63,6 +63,9 @@ struct LoadParams {
     // file's bytes in linear memory, where emscripten's MEMFS mmap hands out a
     // pointer to them: the weights are used in place, never copied.
     bool    mmap = false;
+    // Layers for the GPU backend (WebGPU builds): -1 all, 0 none (the model stays
+    // on the CPU and no GPU device is used). CPU builds have no GPU to offload to.
+    int32_t n_gpu_layers = -1;
 };
 
 struct SamplingParams {
@@ -127,6 +130,10 @@ class Engine {
         uint64_t n_params = 0, size = 0, file_size = 0;
         int32_t n_ctx_train = 0, n_ctx = 0, n_embd = 0, n_layer = 0, n_vocab = 0, n_threads = 0, n_batch = 0;
         int32_t bos = -1, eos = -1;
+        // What llama.cpp really did with the GPU, read from its load report: the
+        // layers it offloaded (0 on CPU builds), and the device it used.
+        int32_t n_gpu_layers = 0;
+        std::string gpu_device;
     };
     Info info() const;
     Timings timings() const { return timings_; }
@@ -146,6 +153,8 @@ class Engine {
     bool generating_ = false;
     void attach_thread_pool(int32_t n);
 
+    int32_t n_gpu_layers_ = 0;   // offloaded by the last load, as llama.cpp reported it
+    std::string gpu_device_;     // the GPU backend's device description, when it holds layers
     ggml_threadpool * tpool_ = nullptr;  // persistent worker threads, or null for llama.cpp's per-graph ones
     bool persistent_threads_ = true;
     int32_t n_batch_ = 512, n_threads_ = 1;

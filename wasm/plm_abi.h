@@ -37,6 +37,14 @@ const char * plm_version(void);
  */
 char * plm_action(const char * name, const char * request);
 
+/*
+ * WebGPU builds only: plm_action, exported as a JSPI "promising" function, so it
+ * returns a Promise of the reply pointer. Every action of such a build must go
+ * through it: one that reaches the GPU (loading, decoding, the first use of
+ * ggml's backend registry) suspends while it waits, which a plain export cannot.
+ */
+char * plm_action_async(const char * name, const char * request);
+
 /* Release a reply of plm_action(). Passing NULL is a no-op. */
 void plm_result_free(char * reply);
 

@@ -33,6 +33,12 @@ export class Engine {
     if (flag % 4 !== 0) throw new Error("abort flag is not 4-byte aligned");
     this.encoder = new TextEncoder();
     this.decoder = new TextDecoder();
+    this.tail = Promise.resolve(); // the last asynchronous action (WebGPU builds)
+  }
+
+  /** Whether actions return Promises: the build has the WebGPU backend (JSPI). */
+  get isAsync() {
+    return typeof this.module._plm_action_async === "function";
   }
 
   ptrToNumber(p) {
@@ -65,31 +71,80 @@ export class Engine {
     return at;
   }
 
-  /** Run one action; returns the reply object (with ok: true) or throws EngineError. */
+  /**
+   * Run one action; returns the reply object (with ok: true) or throws EngineError.
+   *
+   * In a WebGPU build (JSPI) the reply is a Promise: the action may suspend while
+   * the GPU works. Callers that serve both kinds of build `await` it.
+   */
   action(name, request = {}) {
+    const check = (reply) => {
+      if (!reply.ok) throw new EngineError(reply.code, reply.message);
+      return reply;
+    };
     const reply = this.actionRaw(name, request);
+    return reply instanceof Promise ? reply.then(check) : check(reply);
+  }
+
+  /**
+   * An action that never reaches the GPU (hashing, tokenizing), run synchronously in
+   * every build. In a WebGPU build it may run while a GPU action is suspended: it
+   * uses the stack below the suspended frames and returns before they resume.
+   */
+  actionSync(name, request = {}) {
+    const reply = this.call(this.module._plm_action, name, request);
     if (!reply.ok) throw new EngineError(reply.code, reply.message);
     return reply;
   }
 
-  /** Run one action and return its reply object as is, ok or not. */
+  /**
+   * Run one action and return its reply object as is, ok or not (a Promise of it in
+   * a WebGPU build). Asynchronous actions run one at a time: a second one waits for
+   * the first, so no two suspended actions interleave on the engine's stack.
+   */
   actionRaw(name, request = {}) {
+    const run = this.module._plm_action_async;
+    if (!run) return this.call(this.module._plm_action, name, request);
+    const next = this.tail.then(() => this.call(run, name, request));
+    this.tail = next.catch(() => {});
+    return next;
+  }
+
+  /** Settles when no asynchronous action is running (e.g. before freeing the model). */
+  idle() {
+    return this.tail;
+  }
+
+  /** Call an action export with NUL-terminated copies of its arguments; parse its reply. */
+  call(fn, name, request) {
     const m = this.module;
     const namePtr = this.allocString(name);
     const reqPtr = this.allocString(typeof request === "string" ? request : JSON.stringify(request));
-    let out;
-    try {
-      out = m._plm_action(this.abiPtr(namePtr), this.abiPtr(reqPtr));
-    } finally {
+    const free = () => {
       m._free(this.mallocPtr(namePtr));
       m._free(this.mallocPtr(reqPtr));
+    };
+    let out;
+    try {
+      out = fn(this.abiPtr(namePtr), this.abiPtr(reqPtr));
+    } catch (e) {
+      free();
+      throw e;
     }
+    if (out instanceof Promise) {
+      return out.then((ptr) => this.parseReply(ptr)).finally(free);
+    }
+    free();
+    return this.parseReply(out);
+  }
+
+  parseReply(out) {
     const at = this.ptrToNumber(out);
     if (!at) throw new EngineError("out_of_memory", "the engine could not allocate its reply");
     try {
       return JSON.parse(this.readCString(at));
     } finally {
-      m._plm_result_free(out);
+      this.module._plm_result_free(out);
     }
   }
 
@@ -122,10 +177,10 @@ export class Engine {
    * integrity check of cached files (wasm/checksum.h).
    */
   beginHash(kind = "sha256") {
-    const { hash } = this.action("hash_begin", { kind });
+    const { hash } = this.actionSync("hash_begin", { kind });
     return {
-      update: (ptr, size) => this.action("hash_update", { hash, ptr, size }),
-      end: () => this.action("hash_end", { hash }).digest,
+      update: (ptr, size) => this.actionSync("hash_update", { hash, ptr, size }),
+      end: () => this.actionSync("hash_end", { hash }).digest,
     };
   }
 
@@ -191,7 +246,8 @@ export class Engine {
  * Instantiate a variant's ES module factory.
  *
  * @param {Function} factory   the default export of plm-engine.mjs
- * @param {object}   [options] {poolSize, wasmBinary, wasmModule, locateFile, print, printErr}
+ * @param {object}   [options] {poolSize, wasmBinary, wasmModule, locateFile, print, printErr,
+ *                             plmGpu: a GPU object for WebGPU builds outside a browser (tests)}
  */
 export async function createEngine(factory, options = {}) {
   const moduleArg = {
@@ -199,7 +255,7 @@ export async function createEngine(factory, options = {}) {
     print: options.print ?? (() => {}),
     printErr: options.printErr ?? ((line) => console.error(line)),
   };
-  for (const key of ["wasmBinary", "wasmModule", "locateFile", "mainScriptUrlOrBlob"]) {
+  for (const key of ["wasmBinary", "wasmModule", "locateFile", "mainScriptUrlOrBlob", "plmGpu"]) {
     if (options[key] !== undefined) moduleArg[key] = options[key];
   }
   const module = await factory(moduleArg);

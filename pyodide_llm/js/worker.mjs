@@ -64,12 +64,12 @@ async function hello(id, p) {
     wasmBinary,
     mainScriptUrlOrBlob: p.engine_url, // pthread workers start from the same Blob URL
     locateFile: (f) => (f.endsWith(".wasm") ? p.wasm_url : f), // import.meta.url is a blob: URL
-    poolSize: p.variant.endsWith("-mt") ? p.n_threads : 0,
+    poolSize: p.variant.endsWith("-st") ? 0 : p.n_threads,
     printErr: (line) => console.debug("[engine]", line),
   });
   engineModule = engine.module;
   engineModule.FS.mkdir("/models");
-  const build = engine.action("build_info");
+  const build = await engine.action("build_info");
   delete build.ok; // the record is build_info's fields, not the reply
   // The abort flag is only worth handing over in shared memory (threaded variants): a
   // single-thread module's memory is a plain ArrayBuffer, which postMessage would copy
@@ -81,9 +81,10 @@ async function hello(id, p) {
 
 let modelRegions = []; // the model files' bytes in linear memory: the mapped weights live here
 
-function releaseModel() {
+async function releaseModel() {
   if (modelRegions.length) {
-    engine.action("unload");
+    await engine.idle(); // a WebGPU build may have an action suspended on the GPU
+    await engine.action("unload");
     for (const r of modelRegions) engine.freeBytes(r);
     modelRegions = [];
   }
@@ -97,7 +98,7 @@ function fetchedSince(since, urls) {
 }
 
 async function load(id, p) {
-  releaseModel();
+  await releaseModel();
   const started = performance.now();
   const progress = (loaded, total, stage) => event(id, "progress", { loaded, total, stage });
   const notices = [];
@@ -128,10 +129,10 @@ async function load(id, p) {
   const size = regions.reduce((n, r) => n + r.size, 0);
   progress(0, size, "load");
   try {
-    const r = engine.action("load", {
+    const r = await engine.action("load", {
       ...(paths.length > 1 ? { paths } : { path: paths[0] }),
       n_ctx: p.n_ctx, n_threads: p.n_threads, n_batch: p.n_batch, persistent_threads: p.persistent_threads,
-      mmap: true,
+      mmap: true, n_gpu_layers: p.n_gpu_layers ?? 0,
     });
     modelRegions = regions;
     progress(size, size, "load");
@@ -155,15 +156,15 @@ async function generate(id, p) {
   try {
     // The abort flag is not cleared here: a cancel sent right after this request has
     // already set it (the client stores it at once), and must stop the prefill too.
-    engine.action("generate_start", { prompt: p.prompt, sampling: p.sampling || {} });
+    await engine.action("generate_start", { prompt: p.prompt, sampling: p.sampling || {} });
     let finish = "length";
     for (let n = 0; n < p.max_tokens; n++) {
       if (cancelled.has(id)) {
-        engine.action("generate_end");
+        await engine.action("generate_end");
         return reply(id, { ok: false, code: "aborted", message: "generation cancelled",
-          stats: engine.action("timings").timings });
+          stats: (await engine.action("timings")).timings });
       }
-      const s = engine.action("step");
+      const s = await engine.action("step");
       if (s.eog) {
         finish = "stop";
         break;
@@ -176,13 +177,14 @@ async function generate(id, p) {
       }
       await yieldToEventLoop();
     }
-    engine.action("generate_end");
-    const { timings } = engine.action("timings");
+    await engine.action("generate_end");
+    const { timings } = await engine.action("timings");
     reply(id, { ok: true, stats: timings, finish_reason: finish });
   } catch (err) {
     // Cancelled through the shared abort flag in the middle of a decode step.
     if (err && err.code === "aborted") {
-      return reply(id, { ok: false, code: "aborted", message: err.message, stats: engine.action("timings").timings });
+      return reply(id, { ok: false, code: "aborted", message: err.message,
+        stats: (await engine.action("timings")).timings });
     }
     throw err;
   } finally {
@@ -196,10 +198,10 @@ const handlers = {
   hello,
   load,
   generate,
-  tokenize: (id, p) => reply(id, engine.action("tokenize", p)),
-  detokenize: (id, p) => reply(id, engine.action("detokenize", p)),
-  chat_format: (id, p) => reply(id, engine.action("chat_format", p)),
-  info: (id) => reply(id, engine.action("info")),
+  tokenize: async (id, p) => reply(id, await engine.action("tokenize", p)),
+  detokenize: async (id, p) => reply(id, await engine.action("detokenize", p)),
+  chat_format: async (id, p) => reply(id, await engine.action("chat_format", p)),
+  info: async (id) => reply(id, await engine.action("info")),
   cancel: (id, p) => {
     cancelled.add(p.target);
     // The client already stored the flag; a cancel of a generation that has ended (it
@@ -208,13 +210,13 @@ const handlers = {
     else engine.setAbort(false);
     reply(id, { ok: true });
   },
-  close: (id) => {
+  close: async (id) => {
     // The model is freed here; the client then parks this worker for the next load of
     // its variant, or ends it, by the size of the linear memory it keeps (memory_bytes).
     // The worker never close()s itself: a self-close racing the client's terminate()
     // while pthread workers hang below it is a teardown path not worth the risk.
     try {
-      if (engine) releaseModel();
+      if (engine) await releaseModel();
       cancelled.clear();
     } finally {
       reply(id, { ok: true, memory_bytes: engineModule ? engineModule.wasmMemory.buffer.byteLength : 0 });
@@ -231,8 +233,15 @@ async function onMessage(e) {
     await handler(id, payload || {});
   } catch (err) {
     if (err && err.code && typeof err.code === "string") return fail(id, err.code, err.message);
-    // A wasm trap (RuntimeError) leaves the module unusable: say so, and stop.
-    fail(id, "engine_crashed", `the engine crashed: ${err && err.message}`);
+    // A wasm trap (RuntimeError) leaves the module unusable: say so, and stop. In a
+    // WebGPU build the usual cause is a lost GPU device (ggml-webgpu aborts on it).
+    const lost = engineModule && engineModule.plmGpuLost;
+    if (lost) {
+      fail(id, "gpu_device_lost", `the GPU device was lost (${lost.reason}: ${lost.message || "no message"}); ` +
+        "the model is gone with it: load it again, with gpu=False to stay on the CPU");
+    } else {
+      fail(id, "engine_crashed", `the engine crashed: ${err && err.message}`);
+    }
     port.postMessage({ id: 0, event: "crashed", data: { message: String(err && err.message) } });
     port.close();
   }

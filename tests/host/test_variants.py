@@ -48,6 +48,7 @@ def test_the_variant_table_matches_the_build_flags() -> None:
         assert v.memory64 == ("-sMEMORY64=1" in flags["cflags"]) == ("-sMEMORY64=1" in flags["ldflags"]), name
         assert v.threads == ("-pthread" in flags["cflags"]) == ("-pthread" in flags["ldflags"]), name
         assert v.relaxed_simd == ("-mrelaxed-simd" in flags["cflags"]), name
+        assert v.webgpu == ("-DGGML_WEBGPU=ON" in flags["cmake"]) == ("-sJSPI" in flags["ldflags"]), name
         limit = next(f for f in flags["ldflags"] if f.startswith("-sMAXIMUM_MEMORY="))
         assert v.max_memory == int(limit.split("=")[1].removesuffix("GB")) << 30, name
 

@@ -21,19 +21,20 @@ export const VARIANTS = env("PLM_VARIANTS").split(",");
 
 /** Threads a variant uses in the tests: never more engine threads than cores. */
 export function threadsFor(variant) {
-  return variant.endsWith("-mt") ? Math.max(1, Math.min(2, os.availableParallelism())) : 1;
+  return variant.endsWith("-st") ? 1 : Math.max(1, Math.min(2, os.availableParallelism()));
 }
 
 /**
  * Instantiate a variant and mount the host file system at /host, so that the
  * engine opens host files by path ("/host" + absolute path).
  */
-export async function startVariant(variant, { threads = threadsFor(variant) } = {}) {
+export async function startVariant(variant, { threads = threadsFor(variant), gpu } = {}) {
   const dir = path.join(env("PLM_WASM_DIR"), variant);
   const file = path.join(dir, "plm-engine.mjs");
   if (!existsSync(file)) throw new Error(`${file} is missing: run 'make wasm'`);
   const { default: factory } = await import(pathToFileURL(file).href);
-  const engine = await createEngine(factory, { poolSize: variant.endsWith("-mt") ? threads : 0 });
+  // gpu: a GPU object (Dawn's node binding) for the WebGPU variant, which has no navigator.gpu here.
+  const engine = await createEngine(factory, { poolSize: variant.endsWith("-st") ? 0 : threads, plmGpu: gpu });
   const FS = engine.module.FS;
   FS.mkdir("/host");
   FS.mount(FS.filesystems.NODEFS, { root: "/" }, "/host");
