@@ -25,7 +25,7 @@ export default [
     languageOptions: { globals: { ...globals.browser, ...globals.worker } },
   },
   {
-    files: ["tests/js/**/*.mjs", "tests/node/**/*.mjs"],
+    files: ["tests/js/**/*.mjs", "tests/node/**/*.mjs", "tests/gpu/**/*.mjs"],
     languageOptions: { globals: { ...globals.node } },
   },
 ];

@@ -6,9 +6,10 @@ one concern per module, and where the next features go:
 
 =====================  ==========================================================
 ``_llm``               the ``LLM`` class (load, generate, tokens, close)
-``_loading``           a model source resolved and sized before the engine sees it
+``_loading``           a model source resolved and sized, its engine planned
 ``_stream``, ``_text``   the token stream; token bytes to text (UTF-8, stop strings)
 ``_options``           sampling and load options, checked (bounds: protocol.json)
+``_gpu``               GPU or CPU, and how many layers (``gpu=``, ``n_gpu_layers=``)
 ``_results``           plain results: ``ModelInfo``, ``GenerationStats``, ``LoadReport``
 ``_errors``            the exception tree
 ``_protocol``          protocol.json, the one definition of every message
@@ -23,9 +24,13 @@ one concern per module, and where the next features go:
 ``_host/``             ``python -m pyodide_llm bundle`` / ``serve`` (plain CPython)
 =====================  ==========================================================
 
-Planned rooms: WebGPU detection in ``_browser/gpu.py`` feeding ``_variants``;
-JSON schemas and tools in ``_schema.py`` / ``_tools.py`` (sampling options, stream
-results); embeddings, batches and sessions in ``_embed.py`` / ``_batch.py`` /
+WebGPU detection (``navigator.gpu``, the adapter, ``shader-f16``, JSPI) lives in
+``js/client.mjs``'s ``detect()``, the only side that can ask for an adapter; the
+decision made from what it found is ``_gpu``'s, and ``_loading`` plans the engine
+with it (the backend first, then the variant and threads).
+
+Planned rooms: JSON schemas and tools in ``_schema.py`` / ``_tools.py`` (sampling
+options, stream results); embeddings, batches and sessions in ``_embed.py`` / ``_batch.py`` /
 ``_session.py`` on the same transport; a remote OpenAI-compatible backend in
 ``_remote/`` as a second ``Transport``-like client with the same streams.
 """
@@ -40,6 +45,8 @@ from ._errors import (
     ContextOverflowError,
     EngineCrashedError,
     GenerationCancelled,
+    GPUDeviceLostError,
+    GPUFallbackWarning,
     LLMError,
     ModelLoadError,
     ModelSourceError,
@@ -61,6 +68,8 @@ __all__ = [
     "ContextOverflowError",
     "EngineCrashedError",
     "GGUFInfo",
+    "GPUDeviceLostError",
+    "GPUFallbackWarning",
     "GenerationCancelled",
     "GenerationStats",
     "LLMError",

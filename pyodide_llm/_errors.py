@@ -11,8 +11,14 @@
     ├── BadRequestError (LLMError, ValueError)  the engine refused a request's values
     ├── GenerationCancelled (LLMError)     the engine stopped a generation on request
     ├── EngineCrashedError (LLMError, RuntimeError)  the worker died; the model is gone
+    │   └── GPUDeviceLostError             the WebGPU device was lost (driver reset, GPU
+    │                                      process crash, tab in the background too long)
     └── UnsupportedEnvironmentError (LLMError, RuntimeError)  not in a browser, or a
-                                           capability the request needs is missing
+                                           capability the request needs is missing (gpu=True
+                                           where WebGPU is not usable)
+
+    GPUFallbackWarning (RuntimeWarning)    a warning, not an error: the GPU was chosen but
+                                           llama.cpp kept some or all layers on the CPU
 
 Every error carries ``code`` (the engine's stable error code, see protocol.json)
 and pickles, so test harnesses can move it between processes. Bad arguments
@@ -33,6 +39,8 @@ __all__ = [
     "CacheError",
     "ContextOverflowError",
     "EngineCrashedError",
+    "GPUDeviceLostError",
+    "GPUFallbackWarning",
     "GenerationCancelled",
     "LLMError",
     "ModelLoadError",
@@ -91,13 +99,32 @@ class EngineCrashedError(LLMError, RuntimeError):
     """The engine worker died; load the model again."""
 
 
+class GPUDeviceLostError(EngineCrashedError):
+    """The WebGPU device was lost while the engine used it (code ``gpu_device_lost``).
+
+    The engine is gone with its device, like any crash (so ``except EngineCrashedError``
+    covers it); the page stays alive. Load the model again: ``gpu=False`` keeps it on
+    the CPU if the device keeps getting lost.
+    """
+
+
 class UnsupportedEnvironmentError(LLMError, RuntimeError):
     """Called outside a browser (plain CPython), or the browser lacks what is needed."""
 
 
+class GPUFallbackWarning(RuntimeWarning):
+    """``LLM.load`` chose the GPU, but llama.cpp offloaded fewer layers than asked, or none.
+
+    A warning, not an error: the model is loaded and works, only slower than the
+    GPU would run it. Typical causes: a tensor larger than the adapter's
+    ``maxStorageBufferBindingSize``/``maxBufferSize``, or a device that refused to
+    be created. ``llm.info.backend`` and ``llm.info.n_gpu_layers`` say what runs where.
+    """
+
+
 _CLASSES: tuple[type[LLMError], ...] = (
     LLMError, ModelSourceError, CacheError, ModelLoadError, ContextOverflowError, BadRequestError,
-    GenerationCancelled, EngineCrashedError, UnsupportedEnvironmentError)
+    GenerationCancelled, EngineCrashedError, GPUDeviceLostError, UnsupportedEnvironmentError)
 _BY_NAME: dict[str, type[LLMError]] = {cls.__name__: cls for cls in _CLASSES}
 
 

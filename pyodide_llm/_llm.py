@@ -8,15 +8,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._env import browser, require_browser
-from ._errors import LLMError, error_from_reply
-from ._loading import ModelSource, check_cache, memory_need, resolve_source
+from ._errors import GPUFallbackWarning, LLMError, error_from_reply
+from ._gpu import GpuSetting, offload_shortfall
+from ._loading import EnginePlan, ModelSource, check_cache, model_header, own_engine_plan, plan_engine, resolve_source
 from ._options import LoadOptions, Sampling, sampling_from_kwargs
 from ._progress import ProgressCallback
 from ._progress import resolve as resolve_progress
 from ._results import GenerationStats, LoadReport, ModelInfo
 from ._stream import Prepare, TokenStream
 from ._transport import PendingCall, Transport
-from ._variants import choose_variant
 
 Message = dict[str, str]
 
@@ -32,13 +32,23 @@ def _check_messages(messages: Any) -> list[Message]:
     return out
 
 
-async def _start_engine(model: ModelSource, opts: LoadOptions, cache: bool | str) -> tuple[Transport, str, int]:
-    """Size the model from its header, choose the variant for this page, start (or take over) an engine."""
-    need = await memory_need(model, opts, cache)
+async def _start_engine(model: ModelSource, opts: LoadOptions, cache: bool | str) -> tuple[Transport, EnginePlan]:
+    """Read the model's header, detect the page, plan the engine (GPU or CPU, variant, threads), start it.
+
+    With ``gpu=False`` detection requests no WebGPU adapter: that setting never touches the GPU.
+    """
+    header = await model_header(model, cache)
     side = browser("LLM.load")
-    variant, threads = choose_variant(await side.detect(), opts.variant, opts.n_threads, need)
-    transport: Transport = await side.start_engine(variant, threads)
-    return transport, variant, threads
+    plan = plan_engine(await side.detect(opts.effective_gpu is not False), opts, header)
+    transport: Transport = await side.start_engine(plan.variant, plan.n_threads)
+    return transport, plan
+
+
+def _warn_on_fallback(plan: EnginePlan, info: dict[str, Any]) -> None:
+    """Say so when the GPU was chosen but llama.cpp kept layers on the CPU (the model still works)."""
+    shortfall = offload_shortfall(plan.gpu, plan.n_layer, info)
+    if shortfall is not None:
+        warnings.warn(shortfall, GPUFallbackWarning, stacklevel=3)  # 3: the caller of LLM.load
 
 
 async def _load_into(transport: Transport, payload: dict[str, Any],
@@ -83,6 +93,7 @@ class LLM:
     @classmethod
     async def load(cls, source: str | Sequence[str] | bytes | memoryview | Any, *, n_ctx: int = 2048,
                    n_threads: int | None = None, n_batch: int = 512, variant: str = "auto",
+                   gpu: GpuSetting = "auto", n_gpu_layers: int | None = None,
                    progress: ProgressCallback | bool | None = None, cache: bool | str = True,
                    sha256: str | Sequence[str] | None = None, transport: Transport | None = None) -> LLM:
         """Load a GGUF model from a URL (absolute or page-relative), a split model, bytes or a File.
@@ -103,7 +114,24 @@ class LLM:
             Engine threads; ``None`` uses what the page can really use (all cores
             when cross-origin isolated, else 1).
         variant
-            ``"auto"`` or one of ``wasm64-mt``, ``wasm32-mt``, ``wasm32-st``.
+            ``"auto"`` or one of ``wasm64-mt``, ``wasm32-mt``, ``wasm32-st`` (CPU) and
+            ``wasm64-webgpu`` (llama.cpp's WebGPU backend). ``"auto"`` picks a CPU variant
+            unless ``gpu`` picks the GPU; naming a variant decides the backend, and
+            contradicting ``gpu`` (``variant="wasm32-st", gpu=True``) raises ``ValueError``.
+        gpu
+            ``"auto"``: run on the GPU (WebGPU) when this page can, i.e. ``navigator.gpu``,
+            an adapter with ``shader-f16``, JSPI, a cross-origin isolated page and the
+            WebGPU engine in the package, unless the adapter is a fallback (software)
+            one, which is slower than the CPU; else on the CPU, as without a GPU.
+            ``capabilities()["webgpu"]["reason"]`` says why not. ``True``: the GPU or
+            :class:`UnsupportedEnvironmentError`. ``False``: the CPU; no adapter is even
+            requested.
+        n_gpu_layers
+            Layers to offload when the GPU is used: ``None`` (all), or ``k >= 1`` (the
+            last ``k``, as llama.cpp offloads from the output end; a count past the model's last layer means all: llama.cpp counts
+            ``n_layer + 1`` with the output layer). ``0`` keeps the model on the CPU
+            (``ValueError`` with ``gpu=True``); a negative count is a ``ValueError``.
+            ``llm.info.n_gpu_layers`` and ``llm.info.backend`` say what llama.cpp really did.
         progress
             Called with ``(loaded, total, stage)`` while the model downloads (``download``),
             is read from the cache (``cache``) or a File (``read``), and loads (``load``).
@@ -131,21 +159,44 @@ class LLM:
             are not one model, or a model too large for any engine variant.
         CacheError
             The browser's storage quota cannot hold the model (pass ``cache=False``).
+        UnsupportedEnvironmentError
+            ``gpu=True`` where WebGPU is not usable (the message names the missing
+            piece), or a ``variant`` this page cannot run.
+        ValueError, TypeError
+            A bad option, or ``gpu``, ``n_gpu_layers`` and ``variant`` contradicting each other.
+
+        Warns
+        -----
+        GPUFallbackWarning
+            The GPU was chosen but llama.cpp offloaded fewer layers than asked, or none
+            (a tensor over the adapter's buffer limits, a device it could not create):
+            the model is loaded and works, on the CPU for those layers.
+
+        Notes
+        -----
+        With ``transport=`` nothing is detected: ``gpu=True`` asks that engine for the
+        layers, ``"auto"`` and ``False`` ask for none. A GPU device lost later (driver
+        reset, GPU process crash) fails the request that met it with
+        :class:`GPUDeviceLostError`; the page stays alive, and the model must be loaded
+        again (``gpu=False`` to stay off the GPU).
         """
-        opts = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, variant=variant)
+        opts = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, variant=variant, gpu=gpu,
+                           n_gpu_layers=n_gpu_layers)
         check_cache(cache)
         on_progress = resolve_progress(progress)
         if transport is None:
             require_browser("LLM.load")  # before anything else: the one error that matters here
         model = resolve_source(source, sha256)
         if transport is None:
-            transport, chosen, threads = await _start_engine(model, opts, cache)
+            transport, plan = await _start_engine(model, opts, cache)
         else:  # a caller's own engine connection (tests, custom hosts)
-            chosen, threads = (opts.variant if opts.variant != "auto" else "custom"), opts.n_threads or 1
-        payload = {**model.payload(cache), "n_ctx": opts.n_ctx, "n_threads": threads, "n_batch": opts.n_batch}
+            plan = own_engine_plan(opts)
+        payload = {**model.payload(cache), "n_ctx": opts.n_ctx, "n_threads": plan.n_threads,
+                   "n_batch": opts.n_batch, "n_gpu_layers": plan.gpu.n_gpu_layers}
         reply = await _load_into(transport, payload, on_progress)
+        _warn_on_fallback(plan, reply["info"])
         report = LoadReport.from_reply(reply, engine_reused=transport.reused_engine)
-        return cls(transport, ModelInfo.from_engine(reply["info"], chosen), report)
+        return cls(transport, ModelInfo.from_engine(reply["info"], plan.variant, plan.adapter), report)
 
     # -- generation -----------------------------------------------------------------
 
@@ -230,7 +281,7 @@ class LLM:
 
     @property
     def info(self) -> ModelInfo:
-        """Architecture, size, context, template, variant and threads of the loaded model."""
+        """Architecture, size, context, template, variant, threads and backend (GPU or CPU) of the loaded model."""
         return self._info
 
     @property

@@ -1,25 +1,29 @@
-"""What ``LLM.load`` works out before the engine sees a model: the source, and its memory need.
+"""What ``LLM.load`` works out before the engine sees a model: the source, and the engine to run it.
 
 Why apart from the ``LLM`` class: which files make up a model, whether their
-digests are sane, what their URLs mean and how much memory the model will need
-are decided from arguments and headers alone; all of it is plain Python that
-the host tests cover (the browser only supplies URL resolution and header bytes).
+digests are sane, what their URLs mean, how much memory the model will need and
+which engine (variant, threads, GPU or CPU) runs it are decided from arguments,
+headers and the page's capabilities alone; all of it is plain Python that the
+host tests cover (the browser only supplies URL resolution, header bytes and
+feature detection).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._env import IN_PYODIDE, browser
 from ._errors import ModelLoadError, ModelSourceError
 from ._gguf import GGUFInfo, NeedMoreBytes, NotGGUFError, parse_header
+from ._gpu import GPUChoice, choose_backend, choose_for_own_engine
 from ._inspect import inspect
 from ._options import LoadOptions
-from ._sizing import MemoryEstimate, estimate
+from ._sizing import estimate
 from ._sources import Part, check_sha256, model_parts
+from ._variants import choose_variant
 
 CACHE_KINDS = (True, False, "opfs", "cache-api", "revalidate")
 
@@ -80,8 +84,8 @@ def resolve_source(source: Any, sha256: str | Sequence[str] | None) -> ModelSour
                      "browser File/Blob")
 
 
-async def _header_info(source: ModelSource, cache: bool | str) -> GGUFInfo:
-    """The model's header: parsed from the bytes, or read from the cache / network / File."""
+async def model_header(source: ModelSource, cache: bool | str) -> GGUFInfo:
+    """The model's header: parsed from the bytes, or read from the cache / network / File (a Range request)."""
     if source.data:
         try:
             return GGUFInfo.from_header("<bytes>", parse_header(source.data), len(source.data))
@@ -94,6 +98,41 @@ async def _header_info(source: ModelSource, cache: bool | str) -> GGUFInfo:
     return await inspect([p.url for p in source.parts], fetch=side.prefix_fetcher(cache=cache))
 
 
-async def memory_need(source: ModelSource, opts: LoadOptions, cache: bool | str) -> MemoryEstimate:
-    """Size the model from its header (from the cache, or with a Range request) before downloading it."""
-    return estimate(await _header_info(source, cache), opts.n_ctx, opts.n_batch)
+
+@dataclass(frozen=True)
+class EnginePlan:
+    """The engine ``LLM.load`` starts for a model, and what it asks of it.
+
+    ``n_layer`` (the header's) and ``adapter`` (detection's) stay for after the
+    load: the first to tell whether llama.cpp offloaded every layer asked for, the
+    second for ``llm.info.gpu_adapter``.
+    """
+
+    variant: str
+    n_threads: int
+    gpu: GPUChoice
+    n_layer: int | None = None
+    adapter: dict[str, Any] | None = None
+
+
+def plan_engine(caps: Mapping[str, Any], opts: LoadOptions, header: GGUFInfo) -> EnginePlan:
+    """Choose GPU or CPU, then the variant and threads, for this page (``caps``) and this model.
+
+    The GPU decision comes first: it names the WebGPU variant, or leaves the choice
+    among the CPU variants to :func:`choose_variant` as before. Either way the
+    model's memory need (from its header) is checked against the variant, so a
+    model too large is refused before a byte of it is downloaded.
+    """
+    webgpu = caps.get("webgpu")
+    webgpu = webgpu if isinstance(webgpu, Mapping) else {}
+    gpu = choose_backend(webgpu, opts.effective_gpu, opts.n_gpu_layers, header.n_layer)
+    need = estimate(header, opts.n_ctx, opts.n_batch)
+    variant, threads = choose_variant(dict(caps), gpu.variant or opts.variant, opts.n_threads, need)
+    adapter = webgpu.get("adapter") if gpu.use_gpu else None
+    return EnginePlan(variant, threads, gpu, header.n_layer, dict(adapter) if adapter else None)
+
+
+def own_engine_plan(opts: LoadOptions) -> EnginePlan:
+    """The plan for a caller's own engine (``transport=``): nothing detected, nothing sized, its word taken."""
+    variant = opts.variant if opts.variant != "auto" else "custom"
+    return EnginePlan(variant, opts.n_threads or 1, choose_for_own_engine(opts.effective_gpu, opts.n_gpu_layers))

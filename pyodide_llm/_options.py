@@ -13,6 +13,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ._gpu import GpuSetting, check_options
 from ._protocol import LIMITS, describe_limits, in_limits
 from ._variants import VARIANTS
 
@@ -109,12 +110,20 @@ def choice_grammar(choices: list[str]) -> str:
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """Options of ``LLM.load``, checked."""
+    """Options of ``LLM.load``, checked.
+
+    ``gpu`` and ``n_gpu_layers`` follow :mod:`pyodide_llm._gpu`'s rules (checked
+    there, against each other and ``variant``); ``effective_gpu`` is ``gpu`` as an
+    explicitly named variant narrows it (the WebGPU one: ``True``, a CPU one: ``False``).
+    """
 
     n_ctx: int = 2048
     n_threads: int | None = None
     n_batch: int = 512
     variant: str = "auto"
+    gpu: GpuSetting = "auto"
+    n_gpu_layers: int | None = None
+    effective_gpu: GpuSetting = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         _number("n_ctx", self.n_ctx)
@@ -123,3 +132,4 @@ class LoadOptions:
         _number("n_batch", self.n_batch)
         if self.variant != "auto" and self.variant not in VARIANTS:
             raise ValueError(f"variant must be 'auto' or one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        object.__setattr__(self, "effective_gpu", check_options(self.gpu, self.n_gpu_layers, self.variant))

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What is loaded, and how (``LLM.info``)."""
+    """What is loaded, and how (``LLM.info``).
+
+    The model's fields come from llama.cpp once it has loaded the model, not from
+    the request: ``n_ctx`` is the context it made, ``n_gpu_layers`` the layers it
+    really offloaded.
+
+    Attributes
+    ----------
+    variant, n_threads
+        The engine build that runs the model (``wasm64-webgpu`` on the GPU) and its threads.
+    backend
+        ``"webgpu"`` when llama.cpp offloaded at least one layer to the GPU, else ``"cpu"``
+        (also in the WebGPU engine, when it kept everything on its CPU backend).
+    n_gpu_layers
+        Layers llama.cpp offloaded: ``n_layer + 1`` is all of them (the output layer
+        counts), ``0`` on the CPU.
+    gpu_device
+        llama.cpp's name for the GPU device holding those layers, ``""`` on the CPU.
+    gpu_adapter
+        The WebGPU adapter detection found (``vendor``, ``architecture``,
+        ``description``, ``is_fallback``) when the GPU runs the model, else ``None``.
+    """
 
     architecture: str
     name: str
@@ -25,11 +46,18 @@ class ModelInfo:
     chat_template: str
     variant: str
     n_threads: int
+    backend: str
+    n_gpu_layers: int
+    gpu_device: str
+    gpu_adapter: dict[str, Any] | None = field(default=None, hash=False)
 
     @classmethod
-    def from_engine(cls, info: dict[str, Any], variant: str) -> ModelInfo:
-        keys = set(cls.__dataclass_fields__) - {"variant"}
-        return cls(variant=variant, **{k: info[k] for k in keys})
+    def from_engine(cls, info: dict[str, Any], variant: str, adapter: dict[str, Any] | None = None) -> ModelInfo:
+        """The engine's ``info`` record; ``adapter`` (detection's) is kept only if the GPU holds layers."""
+        keys = set(cls.__dataclass_fields__) - {"variant", "gpu_adapter"}
+        on_gpu = info["backend"] == "webgpu"
+        return cls(variant=variant, gpu_adapter=dict(adapter) if adapter and on_gpu else None,
+                   **{k: info[k] for k in keys})
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from pyodide_llm._variants import CPU_VARIANTS, VARIANTS  # the one list of variants
+from pyodide_llm._variants import CPU_VARIANTS, GPU_VARIANT, VARIANTS  # the one list of variants
 
 from .errors import RecipeError
 from .gpurig import ensure_rig
@@ -148,10 +148,11 @@ def cmd_gputest(files: list[str]) -> int:
     that fallback). The tests get the node tier's paths plus the rig's.
     """
     pins = load_pins()
-    cmd_wasm([])
+    built = cmd_wasm([])
     env = test_env()
     tc = ensure_toolchain(pins, lambda m: None)
     env |= ensure_rig(tc, pins, log)
+    env["PLM_BACKEND_OPS"] = str(built[GPU_VARIANT] / "plm-backend-ops.mjs")  # llama.cpp's per-op check
     tests = files or sorted(str(p) for p in (REPO / "tests" / "gpu").glob("*.test.mjs"))
     log(f"WebGPU tests: {len(tests)} files on {env['PLM_MESA_VERSION']} lavapipe")
     cmd = f"{shlex.quote(env['PLM_NODE26'])} --test --test-concurrency=1 " + " ".join(shlex.quote(t) for t in tests)

@@ -33,7 +33,7 @@ from .toolchain import satisfies
 
 LINT_DIR = REPO / "lint"  # package.json + package-lock.json: the pinned ESLint
 REQUIREMENTS = REPO / "tests" / "requirements.txt"
-JS_DIRS = ["pyodide_llm/js", "tests/js", "tests/node"]  # ESLint, those that exist
+JS_DIRS = ["pyodide_llm/js", "tests/js", "tests/node", "tests/gpu"]  # ESLint, those that exist
 
 Log = Callable[[str], None]
 

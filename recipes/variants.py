@@ -22,6 +22,12 @@ from .toolchain import Toolchain
 WASM_DIR = REPO / "wasm"
 ARTEFACTS = ("plm-engine.mjs", "plm-engine.wasm")  # what the wheel ships
 KERNEL_TEST = ("plm-kernel-test.js", "plm-kernel-test.wasm")  # node-only check, stays in the cache
+# WebGPU builds only: llama.cpp's test-backend-ops for node (tests/gpu), stays in the cache too.
+BACKEND_OPS = ("plm-backend-ops.mjs", "plm-backend-ops.wasm")
+
+
+def _node_checks(defines: list[str]) -> tuple[str, ...]:
+    return KERNEL_TEST + (BACKEND_OPS if "-DPLM_WEBGPU=ON" in defines else ())
 
 
 def _variant_flags(pins: dict[str, Any], name: str) -> tuple[list[str], list[str], list[str]]:
@@ -91,7 +97,8 @@ def build_variant(tc: Toolchain, pins: dict[str, Any], name: str, src: Path, log
     base_key = digest(pins["toolchain"], src.name, defines, cflags, name)
     full_key = digest(base_key, ldflags, WASM_DIR)
     out = cache_root() / "wasm" / f"{name}-{full_key}"
-    if all((out / a).exists() for a in ARTEFACTS + KERNEL_TEST):
+    checks = _node_checks(defines)
+    if all((out / a).exists() for a in ARTEFACTS + checks):
         log(f"wasm: {name} up to date (cache {out.name})")
         return out
     build = cache_root() / "build" / f"{name}-{base_key}"
@@ -103,8 +110,9 @@ def build_variant(tc: Toolchain, pins: dict[str, Any], name: str, src: Path, log
                  # Link flags go to our target only: in CMAKE_EXE_LINKER_FLAGS they would
                  # break CMake's try-compile programs (they lack our exported functions).
                  "-DPLM_LINK_FLAGS=" + ";".join(ldflags)]
-    _cmake_build(tc, build, src, configure, ["plm-engine", "plm-kernel-test"], log, name)
-    _publish(build, out, ARTEFACTS + KERNEL_TEST, name)
+    targets = ["plm-engine", *sorted({c.split(".")[0] for c in checks})]
+    _cmake_build(tc, build, src, configure, targets, log, name)
+    _publish(build, out, ARTEFACTS + checks, name)
     log(f"wasm: {name} built in {time.monotonic() - t0:.0f} s")
     return out
 

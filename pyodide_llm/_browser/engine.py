@@ -11,14 +11,22 @@ from pyodide.ffi import create_proxy
 from .._errors import crashed_reply, error_from_reply
 from .._protocol import PROTOCOL
 from .._transport import EventHandler, PendingCall, Transport
-from .files import engine_files, module, to_js_object
+from .._variants import GPU_VARIANT
+from .files import engine_files, module, shipped, to_js_object
 
 CLOSE_TIMEOUT = 5.0  # seconds a close waits for the worker's reply before ending it anyway
 
 
-async def detect() -> dict[str, Any]:
-    """``capabilities()``: the client's feature detection, as a Python dict."""
-    return dict((await module("js/client.mjs")).detect().to_py())
+async def detect(probe_gpu: bool = True) -> dict[str, Any]:
+    """``capabilities()``: the client's feature detection, as a Python dict.
+
+    ``probe_gpu=False`` requests no WebGPU adapter (``LLM.load(gpu=False)`` must
+    not touch the GPU); ``webgpu`` then says it was not probed. Whether the wheel
+    ships the WebGPU engine is known here only, so it is handed to the client.
+    """
+    client = await module("js/client.mjs")
+    options = to_js_object({"probeGpu": probe_gpu, "gpuShipped": shipped(GPU_VARIANT)})
+    return dict((await client.detect(options)).to_py())
 
 
 def _end(client: Any) -> None:

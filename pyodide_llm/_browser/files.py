@@ -46,6 +46,11 @@ def engine_files(variant: str) -> Any:
     })
 
 
+def shipped(variant: str) -> bool:
+    """Whether this wheel holds the variant's engine (a wheel built without the WebGPU one still works)."""
+    return resources.files("pyodide_llm").joinpath(f"_wasm/{variant}/plm-engine.wasm").is_file()
+
+
 async def module(relpath: str) -> Any:
     """A JS module of the package (``js/client.mjs``, ``js/store.mjs``), imported once per page."""
     if relpath not in _modules:

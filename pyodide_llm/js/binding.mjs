@@ -255,7 +255,7 @@ export async function createEngine(factory, options = {}) {
     print: options.print ?? (() => {}),
     printErr: options.printErr ?? ((line) => console.error(line)),
   };
-  for (const key of ["wasmBinary", "wasmModule", "locateFile", "mainScriptUrlOrBlob", "plmGpu"]) {
+  for (const key of ["wasmBinary", "wasmModule", "locateFile", "mainScriptUrlOrBlob", "plmGpu", "plmGpuLimits"]) {
     if (options[key] !== undefined) moduleArg[key] = options[key];
   }
   const module = await factory(moduleArg);

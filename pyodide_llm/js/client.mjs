@@ -37,8 +37,8 @@ function browserWorker(url, name) {
   return new Worker(url, { type: "module", name });
 }
 
-/** Feature detection for capabilities() and variant choice. */
-export function detect() {
+/** The page's WebAssembly and threading features (synchronous: nothing to wait for). */
+export function detectPage() {
   const has = (bytes) => {
     try {
       return WebAssembly.validate(new Uint8Array(bytes));
@@ -60,9 +60,118 @@ export function detect() {
     threads: isolated && typeof SharedArrayBuffer !== "undefined",
     cross_origin_isolated: isolated,
     jspi: typeof WebAssembly.Suspending === "function",
-    webgpu: typeof navigator !== "undefined" && !!navigator.gpu,
     hardware_concurrency: (typeof navigator !== "undefined" && navigator.hardwareConcurrency) || 1,
   };
+}
+
+/**
+ * How long detection waits for requestAdapter(). Some drivers and headless set-ups
+ * never settle it; capabilities() and LLM.load must answer anyway (a real adapter
+ * answers in well under a second).
+ */
+export const ADAPTER_TIMEOUT_MS = 3000;
+const TIMED_OUT = Symbol("timed out");
+
+/** `promise`, or TIMED_OUT after `ms`; the timer is cleared either way. */
+function within(promise, ms) {
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** The adapter (or null) and, if there is none, why, in words. */
+async function requestAdapter(gpu, timeoutMs) {
+  try {
+    // No options: the engine's ggml-webgpu asks for the default adapter too, so
+    // detection sees the adapter the engine will get.
+    const adapter = await within(Promise.resolve().then(() => gpu.requestAdapter()), timeoutMs);
+    if (adapter === TIMED_OUT) {
+      return { adapter: null, why: `no adapter: requestAdapter() did not answer within ${timeoutMs} ms` };
+    }
+    if (!adapter) {
+      return { adapter: null, why: "no adapter: requestAdapter() returned null (Chromium needs " +
+        "--enable-unsafe-webgpu or a supported GPU)" };
+    }
+    return { adapter, why: "" };
+  } catch (e) {
+    return { adapter: null, why: `no adapter: requestAdapter() failed (${(e && e.message) || e})` };
+  }
+}
+
+/** What the capabilities report of an adapter: who made it, whether it is software, its f16 and limits. */
+function describeAdapter(adapter) {
+  const info = adapter.info || {};
+  const limit = (name) => (typeof adapter.limits?.[name] === "number" ? adapter.limits[name] : null);
+  return {
+    adapter: {
+      vendor: info.vendor || "", architecture: info.architecture || "", description: info.description || "",
+      // GPUAdapterInfo.isFallbackAdapter is the current place; older browsers had it on the adapter.
+      is_fallback: !!(info.isFallbackAdapter ?? adapter.isFallbackAdapter),
+    },
+    shader_f16: !!adapter.features?.has("shader-f16"),
+    max_buffer_size: limit("maxBufferSize"),
+    max_storage_buffer_binding_size: limit("maxStorageBufferBindingSize"),
+  };
+}
+
+/**
+ * Whether the WebGPU engine can run here, and if not why: capabilities()["webgpu"].
+ *
+ * Usable when navigator.gpu exists, an adapter is returned, it has shader-f16
+ * (llama.cpp's WebGPU kernels are f16), JSPI exists (the engine's GPU waits
+ * suspend through it), the page runs threaded memory64 builds with relaxed SIMD
+ * (the WebGPU engine is one), and the package ships that engine (`shipped`, which
+ * only the Python side knows). `reason` names every missing piece, "" when none.
+ * A fallback (software) adapter is usable; LLM.load(gpu="auto") declines it.
+ *
+ * @param {object} page  detectPage()'s result
+ * @param {object} [options] {gpu: navigator.gpu or a stand-in (tests), shipped, timeoutMs}
+ */
+export async function detectWebGPU(page, { gpu = globalThis.navigator?.gpu, shipped = true,
+  timeoutMs = ADAPTER_TIMEOUT_MS } = {}) {
+  const found = { adapter: null, shader_f16: false, max_buffer_size: null, max_storage_buffer_binding_size: null };
+  const missing = [];
+  if (!gpu) {
+    missing.push("navigator.gpu is missing (no WebGPU in this browser, or the page is not a secure context)");
+  } else {
+    const { adapter, why } = await requestAdapter(gpu, timeoutMs);
+    if (adapter) Object.assign(found, describeAdapter(adapter));
+    else missing.push(why);
+    if (adapter && !found.shader_f16) {
+      missing.push("the adapter lacks shader-f16, which llama.cpp's WebGPU kernels need");
+    }
+  }
+  if (!page.jspi) missing.push("no JSPI (WebAssembly.Suspending) in this browser");
+  if (!page.cross_origin_isolated || !page.threads) {
+    missing.push("the page is not cross-origin isolated (the WebGPU engine is threaded)");
+  }
+  if (!page.memory64) missing.push("no WebAssembly memory64 in this browser (the WebGPU engine is a memory64 build)");
+  if (!page.relaxed_simd) missing.push("no WebAssembly relaxed SIMD in this browser (the WebGPU engine uses it)");
+  if (!shipped) missing.push("this pyodide_llm package does not ship the WebGPU engine");
+  return { available: missing.length === 0, reason: missing.join("; "), ...found };
+}
+
+/** capabilities()["webgpu"] when the GPU was not to be touched (LLM.load(gpu=False)). */
+function notProbed() {
+  return { available: false, reason: "not probed (gpu=False)", adapter: null, shader_f16: false,
+    max_buffer_size: null, max_storage_buffer_binding_size: null };
+}
+
+/**
+ * Feature detection for capabilities() and the choice of variant and backend.
+ *
+ * Asynchronous because WebGPU's adapter is (detectPage() is the synchronous rest).
+ * `probeGpu: false` leaves navigator.gpu alone (no adapter is requested).
+ *
+ * @param {object} [options] {probeGpu, gpuShipped, gpu, timeoutMs}: see detectWebGPU
+ */
+export async function detect({ probeGpu = true, gpuShipped = true, gpu = globalThis.navigator?.gpu,
+  timeoutMs = ADAPTER_TIMEOUT_MS } = {}) {
+  const page = detectPage();
+  const webgpu = probeGpu ? await detectWebGPU(page, { gpu, shipped: gpuShipped, timeoutMs }) : notProbed();
+  return { ...page, webgpu };
 }
 
 // Idle engines, kept for the next load instead of ended.

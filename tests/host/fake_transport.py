@@ -16,7 +16,9 @@ from pyodide_llm._transport import EventHandler, PendingCall, Transport
 
 INFO = {"architecture": "llama", "name": "Fake", "description": "llama 135M Q4_1", "quantization": "Q4_1",
         "n_params": 134515008, "size": 1, "file_size": 92000000, "n_ctx_train": 8192, "n_ctx": 2048,
-        "n_embd": 576, "n_layer": 30, "n_vocab": 49152, "chat_template": "{{ chatml }}", "n_threads": 2}
+        "n_embd": 576, "n_layer": 30, "n_vocab": 49152, "chat_template": "{{ chatml }}", "n_threads": 2,
+        "n_gpu_layers": 0, "backend": "cpu", "gpu_device": ""}
+GPU_DEVICE = "WebGPU (Fake Adapter)"
 
 
 class _CheckedFuture(asyncio.Future):
@@ -40,9 +42,13 @@ def _checked_events(on_event: EventHandler) -> EventHandler:
 
 class FakeTransport(Transport):
     def __init__(self, tokens: list[bytes] | None = None, *, load_error: tuple[str, str] | None = None,
-                 n_ctx: int = 2048, hang_on_load: bool = False) -> None:
+                 n_ctx: int = 2048, hang_on_load: bool = False, gpu_capacity: int = INFO["n_layer"] + 1,
+                 generate_error: tuple[str, str] | None = None) -> None:
+        """``gpu_capacity``: layers the fake's GPU holds (llama.cpp offloads what fits; 0: no GPU at all)."""
         self.tokens = tokens if tokens is not None else [b"Hello", b",", b" world", b"."]
         self.load_error = load_error
+        self.generate_error = generate_error
+        self.gpu_capacity = gpu_capacity
         self.n_ctx = n_ctx
         self.hang_on_load = hang_on_load
         self.sent: list[tuple[int, str, dict[str, Any]]] = []
@@ -81,7 +87,8 @@ class FakeTransport(Transport):
                 on_event("progress", {"loaded": 100, "total": 100, "stage": "download"})
             if self.load_error:
                 return {"ok": False, "code": self.load_error[0], "message": self.load_error[1]}
-            return {"ok": True, "info": dict(INFO, n_ctx=p["n_ctx"], n_threads=p["n_threads"]), "load_ms": 1.0}
+            return {"ok": True, "info": dict(INFO, n_ctx=p["n_ctx"], n_threads=p["n_threads"],
+                                             **self._offload(p.get("n_gpu_layers", 0))), "load_ms": 1.0}
         if type == "chat_format":
             prompt = "".join(f"<|{m['role']}|>{m['content']}\n" for m in p["messages"]) + "<|assistant|>"
             return {"ok": True, "prompt": prompt, "stops": []}
@@ -97,7 +104,16 @@ class FakeTransport(Transport):
             return {"ok": True}
         return {"ok": False, "code": "bad_request", "message": f"fake has no {type}"}
 
+    def _offload(self, asked: int) -> dict[str, Any]:
+        """What llama.cpp reports: -1 is every layer (n_layer + 1 with the output layer), capped by the device."""
+        every = INFO["n_layer"] + 1
+        n = min(every if asked < 0 else asked, every, self.gpu_capacity)
+        return {"n_gpu_layers": n, "backend": "webgpu" if n > 0 else "cpu", "gpu_device": GPU_DEVICE if n else ""}
+
     async def _generate(self, rid: int, p: dict[str, Any], on_event: EventHandler | None, fut) -> None:
+        if self.generate_error:
+            fut.set_result({"ok": False, "code": self.generate_error[0], "message": self.generate_error[1]})
+            return
         if self.running is not None:
             fut.set_result({"ok": False, "code": "busy", "message": "busy"})
             return

@@ -8,9 +8,9 @@ import pyodide_llm
 
 PUBLIC = {
     "LLM", "BadRequestError", "CacheError", "ContextOverflowError", "EngineCrashedError", "GGUFInfo",
-    "GenerationCancelled", "GenerationStats", "LLMError", "LoadReport", "ModelInfo", "ModelLoadError",
-    "ModelSourceError", "TokenStream", "UnsupportedEnvironmentError", "cache", "capabilities", "choice_grammar",
-    "inspect",
+    "GPUDeviceLostError", "GPUFallbackWarning", "GenerationCancelled", "GenerationStats", "LLMError", "LoadReport",
+    "ModelInfo", "ModelLoadError", "ModelSourceError", "TokenStream", "UnsupportedEnvironmentError", "cache",
+    "capabilities", "choice_grammar", "inspect",
 }
 
 

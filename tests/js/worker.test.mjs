@@ -12,7 +12,7 @@ import { test } from "node:test";
 
 import { endIdleEngines, EngineClient, IDLE_MAX_MEMORY, idleEngines } from "../../pyodide_llm/js/client.mjs";
 import { PROTOCOL_VERSION } from "../../pyodide_llm/js/worker.mjs";
-import { TRAP } from "./fixtures/fake_binding.mjs";
+import { GPU_LOST, TRAP } from "./fixtures/fake_binding.mjs";
 import { CLEAN, sha256Of } from "./fixtures/fake_memory.mjs";
 import { FIXTURES, JS_DIR, PROTOCOL, replyProblems, Wire } from "./helpers.mjs";
 import { sendFile, startServer } from "./server.mjs";
@@ -49,9 +49,10 @@ function workerLike(port, wire) {
 /**
  * A fresh instance of worker.mjs (its state is per module instance), and the URLs
  * of hello: the fake binding's instance is the worker's, the engine URL `engine`'s.
+ * `build` is the fake binding's query: "jspi&gpu_layers=N" fakes a WebGPU build.
  */
-async function freshWorker(engine) {
-  const tag = `?instance=${++instances}`;
+async function freshWorker(engine, build = "") {
+  const tag = `?instance=${++instances}${build && `&${build}`}`;
   return {
     worker: await import(new URL(`worker.mjs${tag}`, JS_DIR).href),
     files: {
@@ -70,8 +71,8 @@ async function freshWorker(engine) {
  * returns start()'s result with the wire, what was spawned, and the fake engine
  * the worker made. After the test the client ends, idle workers too.
  */
-async function startEngine(t, { protocol = PROTOCOL, variant = "wasm32-st", nThreads = 1, engine } = {}) {
-  const { worker, files } = await freshWorker(engine);
+async function startEngine(t, { protocol = PROTOCOL, variant = "wasm32-st", nThreads = 1, engine, build } = {}) {
+  const { worker, files } = await freshWorker(engine, build);
   const wire = new Wire();
   const { port1, port2 } = new MessageChannel();
   const spawned = [];
@@ -417,4 +418,48 @@ test("hello: a single-thread variant hands over no abort flag (its memory is not
   assert.equal(s.client.abortFlag, null);
   assert.equal(s.client.parking.hello.abort_flag, null, "a plain ArrayBuffer would be copied whole by postMessage");
   assert.equal("ok" in s.build, false, "the build record is build_info without the reply's ok");
+});
+
+test("load forwards n_gpu_layers to the engine (0 when absent); a CPU build offloads nothing", async (t) => {
+  const s = await startEngine(t);
+  assert.equal(s.build.webgpu, false);
+  const plain = await loadBytes(s);
+  const all = await loadBytes(s, "GGUFecho", { n_gpu_layers: -1 });
+  const loads = s.engine.calls.filter((c) => c.name === "load").map((c) => c.request.n_gpu_layers);
+  assert.deepEqual(loads, [0, -1]);
+  for (const r of [plain, all]) {
+    assert.deepEqual([r.info.backend, r.info.n_gpu_layers, r.info.gpu_device], ["cpu", 0, ""]);
+  }
+  assertTableKept(s);
+});
+
+test("a WebGPU build (JSPI): every action is a Promise the worker awaits; info says what was offloaded",
+  async (t) => {
+    const s = await startEngine(t, { variant: "wasm64-webgpu", nThreads: 2, build: "jspi&gpu_layers=2" });
+    assert.equal(s.build.webgpu, true, "build_info was awaited");
+    const r = await loadBytes(s, "GGUFecho", { n_gpu_layers: -1 });
+    assert.equal(r.ok, true, r.message);
+    assert.deepEqual([r.info.backend, r.info.n_gpu_layers, r.info.gpu_device], ["webgpu", 2, "WebGPU (fake adapter)"],
+      "the device held 2 of the 3 layers asked for: the engine's count, not the request's");
+    assert.deepEqual((await ask(s, "tokenize", { text: "hi" })).tokens, [104, 105]);
+    const events = [];
+    const gen = await ask(s, "generate", { prompt: "ok", max_tokens: 10 }, (name) => events.push(name));
+    assert.deepEqual([gen.finish_reason, events.length], ["stop", 2]);
+    const again = await loadBytes(s, "GGUFsecond", { n_gpu_layers: 0 });
+    assert.deepEqual([again.info.name, again.info.backend], ["second", "cpu"]);
+    assert.equal(s.engine.memory.audit().blocks, 1, "the first model was unloaded (after idle()) and freed");
+    await ask(s, "close");
+    assert.deepEqual(s.engine.audit(), CLEAN);
+    assertTableKept(s);
+  });
+
+test("a lost GPU device: gpu_device_lost for the request that met it, engine_crashed for the rest", async (t) => {
+  const s = await startEngine(t, { variant: "wasm64-webgpu", nThreads: 2, build: "jspi" });
+  await loadBytes(s, "GGUFecho", { n_gpu_layers: -1 });
+  const [lost, after] = [await ask(s, "tokenize", { text: GPU_LOST }), await ask(s, "info")];
+  assert.equal(lost.code, "gpu_device_lost");
+  assert.match(lost.message, /the GPU device was lost \(unknown: device reset\).*gpu=False/);
+  assert.equal(after.code, "engine_crashed");
+  assert.deepEqual(s.wire.received.filter((m) => m.id === 0).map((m) => m.event), ["crashed"]);
+  assertTableKept(s);
 });

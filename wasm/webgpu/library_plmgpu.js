@@ -116,7 +116,14 @@ addToLibrary({
   plmgpu_adapter_limits__sig: 'vipi',
   plmgpu_adapter_limits: (adapter, out, count) => {
     const limits = PLMGPU.get(adapter).limits;
-    for (let i = 0; i < count; i++) HEAPF64[out / 8 + i] = limits[PLMGPU.LIMIT_NAMES[i]] ?? 0;
+    // Module.plmGpuLimits lowers limits the engine sees (and then requests): how the
+    // tests give a software GPU the small buffers of a real one.
+    const caps = Module['plmGpuLimits'] || {};
+    for (let i = 0; i < count; i++) {
+      const name = PLMGPU.LIMIT_NAMES[i];
+      const value = limits[name] ?? 0;
+      HEAPF64[out / 8 + i] = caps[name] !== undefined ? Math.min(value, caps[name]) : value;
+    }
   },
 
   plmgpu_adapter_info__deps: ['$PLMGPU'],
