@@ -67,12 +67,17 @@ class GPUChoice:
         What the ``load`` request asks the engine for: ``-1`` every layer, ``0`` none, ``k`` the last ``k``.
     reason
         The decision in words, for messages and warnings.
+    offload_kqv
+        Keep the offloaded layers' KV cache in GPU memory (llama.cpp's
+        ``offload_kqv``); ``False`` when one layer's cache is larger than the adapter
+        can bind (:func:`fit_kv_cache`).
     """
 
     use_gpu: bool
     variant: str | None
     n_gpu_layers: int
     reason: str
+    offload_kqv: bool = True
 
 
 def check_gpu(gpu: Any) -> GpuSetting:
@@ -224,8 +229,36 @@ def offload_shortfall(choice: GPUChoice, n_layer: int | None, info: Mapping[str,
         wanted: int | None = choice.n_gpu_layers
     else:
         wanted = None if n_layer is None else n_layer + 1
+    # The weights of the offloaded layers should be in GPU memory: their share of the
+    # model's size (the input embedding always stays on the CPU, hence the margin of 2).
+    on_gpu, size = int(info.get("gpu_model_bytes") or 0), int(info.get("size") or 0)
+    layers_total = int(info.get("n_layer") or 0) + 1
+    if size and layers_total > 1 and on_gpu < size * min(offloaded, layers_total) / layers_total / 2:
+        return (f"llama.cpp offloaded {offloaded} layers to the GPU ({info.get('gpu_device') or 'WebGPU'}), but only "
+                f"{on_gpu / 2**20:.1f} MiB of the model's {size / 2**20:.1f} MiB of weights are in GPU memory: "
+                "tensors larger than the adapter's buffer limits (capabilities()['webgpu'] max_buffer_size, "
+                "max_storage_buffer_binding_size) stay in CPU memory and their ops run on the CPU, slower; "
+                "llm.info.gpu_model_bytes says how much the GPU holds")
     if wanted is not None and offloaded < wanted:
         return (f"llama.cpp offloaded {offloaded} of the {wanted} layers asked for to the GPU "
                 f"({info.get('gpu_device') or 'WebGPU'}); the rest run on the CPU, slower (a tensor larger than "
                 f"the adapter's buffer limits, or too little GPU memory); n_gpu_layers={offloaded} asks for what fits")
     return None
+
+
+def fit_kv_cache(choice: GPUChoice, webgpu: Mapping[str, Any], layer_kv_bytes: int) -> GPUChoice:
+    """Keep the KV cache in CPU memory when one layer's keys exceed the adapter's binding limit.
+
+    Why: llama.cpp puts an offloaded layer's cache in a GPU buffer, then finds the
+    GPU cannot run the op that writes it (a storage binding of the whole layer's
+    cache over ``maxStorageBufferBindingSize``) and aborts the engine. With
+    ``offload_kqv=False`` the cache and attention stay on the CPU and the model runs.
+    ``layer_kv_bytes`` is one layer's K (or V) cache at the load's ``n_ctx``.
+    """
+    limit = webgpu.get("max_storage_buffer_binding_size")
+    if not choice.use_gpu or not isinstance(limit, int) or layer_kv_bytes <= limit:
+        return choice
+    why = (f"one layer's KV cache ({layer_kv_bytes / 2**20:.1f} MiB) exceeds the adapter's "
+           f"max_storage_buffer_binding_size ({limit / 2**20:.1f} MiB): the KV cache and attention stay on the "
+           "CPU (a smaller n_ctx keeps them on the GPU)")
+    return GPUChoice(choice.use_gpu, choice.variant, choice.n_gpu_layers, f"{choice.reason}; {why}", False)

@@ -46,6 +46,8 @@ async def _start_engine(model: ModelSource, opts: LoadOptions, cache: bool | str
 
 def _warn_on_fallback(plan: EnginePlan, info: dict[str, Any]) -> None:
     """Say so when the GPU was chosen but llama.cpp kept layers on the CPU (the model still works)."""
+    if not plan.gpu.offload_kqv:
+        warnings.warn(plan.gpu.reason, GPUFallbackWarning, stacklevel=3)
     shortfall = offload_shortfall(plan.gpu, plan.n_layer, info)
     if shortfall is not None:
         warnings.warn(shortfall, GPUFallbackWarning, stacklevel=3)  # 3: the caller of LLM.load
@@ -192,7 +194,7 @@ class LLM:
         else:  # a caller's own engine connection (tests, custom hosts)
             plan = own_engine_plan(opts)
         payload = {**model.payload(cache), "n_ctx": opts.n_ctx, "n_threads": plan.n_threads,
-                   "n_batch": opts.n_batch, "n_gpu_layers": plan.gpu.n_gpu_layers}
+                   "n_batch": opts.n_batch, "n_gpu_layers": plan.gpu.n_gpu_layers, "offload_kqv": plan.gpu.offload_kqv}
         reply = await _load_into(transport, payload, on_progress)
         _warn_on_fallback(plan, reply["info"])
         report = LoadReport.from_reply(reply, engine_reused=transport.reused_engine)

@@ -18,10 +18,10 @@ from typing import Any
 from ._env import IN_PYODIDE, browser
 from ._errors import ModelLoadError, ModelSourceError
 from ._gguf import GGUFInfo, NeedMoreBytes, NotGGUFError, parse_header
-from ._gpu import GPUChoice, choose_backend, choose_for_own_engine
+from ._gpu import GPUChoice, choose_backend, choose_for_own_engine, fit_kv_cache
 from ._inspect import inspect
 from ._options import LoadOptions
-from ._sizing import estimate
+from ._sizing import estimate, layer_kv_bytes
 from ._sources import Part, check_sha256, model_parts
 from ._variants import choose_variant
 
@@ -126,6 +126,7 @@ def plan_engine(caps: Mapping[str, Any], opts: LoadOptions, header: GGUFInfo) ->
     webgpu = caps.get("webgpu")
     webgpu = webgpu if isinstance(webgpu, Mapping) else {}
     gpu = choose_backend(webgpu, opts.effective_gpu, opts.n_gpu_layers, header.n_layer)
+    gpu = fit_kv_cache(gpu, webgpu, layer_kv_bytes(header, opts.n_ctx))
     need = estimate(header, opts.n_ctx, opts.n_batch)
     variant, threads = choose_variant(dict(caps), gpu.variant or opts.variant, opts.n_threads, need)
     adapter = webgpu.get("adapter") if gpu.use_gpu else None

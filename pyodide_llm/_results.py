@@ -26,6 +26,13 @@ class ModelInfo:
         counts), ``0`` on the CPU.
     gpu_device
         llama.cpp's name for the GPU device holding those layers, ``""`` on the CPU.
+    gpu_model_bytes
+        Weights llama.cpp placed in GPU memory (its own report, to 0.01 MiB). An
+        offloaded layer whose tensors exceed the adapter's buffer limits keeps them in
+        CPU memory, and the ops using them run on the CPU: compare with ``size``.
+    gpu_kv_bytes
+        The KV cache in GPU memory; ``0`` on the CPU, or when one layer's cache is
+        larger than the adapter can bind (it then stays on the CPU, with a warning).
     gpu_adapter
         The WebGPU adapter detection found (``vendor``, ``architecture``,
         ``description``, ``is_fallback``) when the GPU runs the model, else ``None``.
@@ -49,6 +56,8 @@ class ModelInfo:
     backend: str
     n_gpu_layers: int
     gpu_device: str
+    gpu_model_bytes: int
+    gpu_kv_bytes: int
     gpu_adapter: dict[str, Any] | None = field(default=None, hash=False)
 
     @classmethod

@@ -60,6 +60,13 @@ def estimate(info: GGUFInfo, n_ctx: int, n_batch: int, file_size: int | None = N
     return MemoryEstimate(weights=size, kv_cache=kv, compute=compute, overhead=OVERHEAD, n_ctx=ctx)
 
 
+def layer_kv_bytes(info: GGUFInfo, n_ctx: int) -> int:
+    """One layer's K (or V) cache in F16 at ``n_ctx``: the largest buffer the GPU binds for it."""
+    ctx = n_ctx or info.context_length or 4096
+    n_embd, n_head = info.n_embd or 0, info.n_head or 1
+    return ctx * (info.n_head_kv or n_head) * (n_embd // n_head) * 2
+
+
 def _n_ff(info: GGUFInfo, n_embd: int) -> int:
     """The feed-forward width one token goes through (the used experts' for a mixture of experts)."""
     def widest(key: str) -> int:

@@ -91,7 +91,8 @@ json info_json() {
                 {"n_embd", i.n_embd}, {"n_layer", i.n_layer}, {"n_vocab", i.n_vocab},
                 {"n_threads", i.n_threads}, {"n_batch", i.n_batch}, {"bos", i.bos}, {"eos", i.eos},
                 {"chat_template", i.chat_template}, {"n_gpu_layers", i.n_gpu_layers},
-                {"backend", i.n_gpu_layers > 0 ? "webgpu" : "cpu"}, {"gpu_device", i.gpu_device}};
+                {"backend", i.n_gpu_layers > 0 ? "webgpu" : "cpu"}, {"gpu_device", i.gpu_device},
+                {"gpu_model_bytes", i.gpu_model_bytes}, {"gpu_kv_bytes", i.gpu_kv_bytes}};
 }
 
 std::vector<int32_t> token_list(const json & req, const char * key) {
@@ -154,6 +155,7 @@ const std::map<std::string, Handler> & handlers() {
              p.persistent_threads = get_or<bool>(r, "persistent_threads", true);
              p.mmap       = get_or<bool>(r, "mmap", false);
              p.n_gpu_layers = get_or<int32_t>(r, "n_gpu_layers", 0);
+             p.offload_kqv  = get_or<bool>(r, "offload_kqv", true);
              if ((int) !p.path.empty() + (int) (p.data != nullptr) + (int) !p.split_paths.empty() != 1) {
                  throw EngineError(code::bad_request, "'load' needs exactly one of 'path', 'paths' or 'ptr'+'size'");
              }

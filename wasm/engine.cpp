@@ -37,6 +37,21 @@ int                     g_log_verbosity = 0;
 // Layers llama.cpp reported offloading to the GPU during the last load (its
 // "offloaded N/M layers to GPU" line); -1 until a load reports it.
 std::atomic_int32_t g_offloaded{-1};
+// Weights llama.cpp placed in GPU buffers during the last load, in MiB (its
+// "<buffer> model buffer size = X MiB" lines whose buffer is not a CPU one). A
+// layer counts as offloaded even when its tensors exceed the adapter's limits and
+// stay in CPU memory; this is what the GPU really holds.
+std::atomic<double> g_gpu_model_mib{0.0};
+std::atomic<double> g_gpu_kv_mib{0.0};  // the KV cache in GPU buffers ("<buffer> KV buffer size = X MiB")
+
+// "<name> <what> buffer size = X MiB" from llama.cpp's log; true for a non-CPU buffer.
+bool gpu_buffer_line(const char * text, const char * what, double & mib) {
+    const char * at = strstr(text, what);
+    const char * colon = strstr(text, ": ");
+    char name[64] = {0};
+    std::string fmt = std::string("%63s") + what + "= %lf";
+    return at && colon && colon < at && sscanf(colon + 2, fmt.c_str(), name, &mib) == 2 && strncmp(name, "CPU", 3) != 0;
+}
 
 void log_callback(ggml_log_level level, const char * text, void *) {
     if (const char * at = strstr(text, "offloaded "); at && strstr(at, "layers to GPU")) {
@@ -44,6 +59,12 @@ void log_callback(ggml_log_level level, const char * text, void *) {
         if (sscanf(at, "offloaded %d/%d", &n, &of) == 2) {
             g_offloaded = n;
         }
+    }
+    double mib = 0;
+    if (gpu_buffer_line(text, " model buffer size ", mib)) {
+        g_gpu_model_mib = g_gpu_model_mib.load() + mib;
+    } else if (gpu_buffer_line(text, " KV buffer size ", mib)) {
+        g_gpu_kv_mib = g_gpu_kv_mib.load() + mib;
     }
     if (g_log_verbosity >= 2 || (g_log_verbosity >= 1 && level >= GGML_LOG_LEVEL_WARN)) {
         fputs(text, stderr);
@@ -190,6 +211,8 @@ void Engine::load(const LoadParams & p) {
     }
 #endif
     g_offloaded = -1;
+    g_gpu_model_mib = 0.0;
+    g_gpu_kv_mib = 0.0;
     clear_log_errors();
     const int64_t t0 = ggml_time_us();
     if (!p.split_paths.empty()) {
@@ -236,7 +259,9 @@ void Engine::load(const LoadParams & p) {
     }
     vocab_     = llama_model_get_vocab(model_);
     n_gpu_layers_ = std::max<int32_t>(0, g_offloaded.load());
+    gpu_model_bytes_ = (uint64_t) (g_gpu_model_mib.load() * 1048576.0);
     gpu_device_.clear();
+    gpu_kv_bytes_ = 0;
     for (size_t d = 0; n_gpu_layers_ > 0 && d < ggml_backend_dev_count(); d++) {
         ggml_backend_dev_t dev = ggml_backend_dev_get(d);
         if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU) {
@@ -260,6 +285,7 @@ void Engine::load(const LoadParams & p) {
         cp.n_threads       = p.n_threads;
         cp.n_threads_batch = p.n_threads;
         cp.no_perf         = false;
+        cp.offload_kqv     = p.offload_kqv;
         ctx_               = llama_init_from_model(model_, cp);
         if (!ctx_) {
             const std::string why = recent_log_errors();
@@ -273,6 +299,7 @@ void Engine::load(const LoadParams & p) {
         persistent_threads_ = p.persistent_threads;
         attach_thread_pool(p.n_threads);
         n_batch_ = (int32_t) llama_n_batch(ctx_);  // llama.cpp caps it at n_ctx
+        gpu_kv_bytes_ = (uint64_t) (g_gpu_kv_mib.load() * 1048576.0);
     }
     try {
         tmpls_.reset(common_chat_templates_init(model_, "").release());
@@ -574,6 +601,8 @@ Engine::Info Engine::info() const {
     i.eos         = llama_vocab_eos(vocab_);
     i.n_gpu_layers = n_gpu_layers_;
     i.gpu_device   = gpu_device_;
+    i.gpu_model_bytes = gpu_model_bytes_;
+    i.gpu_kv_bytes    = gpu_kv_bytes_;
     return i;
 }
 

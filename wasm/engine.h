@@ -66,6 +66,10 @@ struct LoadParams {
     // Layers for the GPU backend (WebGPU builds): -1 all, 0 none (the model stays
     // on the CPU and no GPU device is used). CPU builds have no GPU to offload to.
     int32_t n_gpu_layers = -1;
+    // Keep the offloaded layers' KV cache in GPU memory (llama.cpp's offload_kqv). Off
+    // when one layer's cache exceeds the adapter's storage binding limit: the GPU
+    // could not run the ops that write it.
+    bool offload_kqv = true;
 };
 
 struct SamplingParams {
@@ -134,6 +138,8 @@ class Engine {
         // layers it offloaded (0 on CPU builds), and the device it used.
         int32_t n_gpu_layers = 0;
         std::string gpu_device;
+        uint64_t gpu_model_bytes = 0;  // weights in GPU buffers (llama.cpp's report, MiB precision)
+        uint64_t gpu_kv_bytes = 0;     // the KV cache in GPU buffers
     };
     Info info() const;
     Timings timings() const { return timings_; }
@@ -155,6 +161,8 @@ class Engine {
 
     int32_t n_gpu_layers_ = 0;   // offloaded by the last load, as llama.cpp reported it
     std::string gpu_device_;     // the GPU backend's device description, when it holds layers
+    uint64_t gpu_model_bytes_ = 0;  // weights llama.cpp put in GPU buffers
+    uint64_t gpu_kv_bytes_ = 0;     // and the KV cache
     ggml_threadpool * tpool_ = nullptr;  // persistent worker threads, or null for llama.cpp's per-graph ones
     bool persistent_threads_ = true;
     int32_t n_batch_ = 512, n_threads_ = 1;

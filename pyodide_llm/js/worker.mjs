@@ -132,7 +132,7 @@ async function load(id, p) {
     const r = await engine.action("load", {
       ...(paths.length > 1 ? { paths } : { path: paths[0] }),
       n_ctx: p.n_ctx, n_threads: p.n_threads, n_batch: p.n_batch, persistent_threads: p.persistent_threads,
-      mmap: true, n_gpu_layers: p.n_gpu_layers ?? 0,
+      mmap: true, n_gpu_layers: p.n_gpu_layers ?? 0, offload_kqv: p.offload_kqv ?? true,
     });
     modelRegions = regions;
     progress(size, size, "load");

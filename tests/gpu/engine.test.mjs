@@ -130,3 +130,34 @@ test("cancel mid-decode: the next decode stops; the engine stays usable", async 
   const steps = await greedy(gpu, reference.prompt, 2);
   assert.deepEqual(steps.map((s) => s.token), reference.steps.slice(0, 2).map((s) => s.token));
 });
+
+test("tensors over the adapter's buffer limits stay in CPU memory; the model still runs", async () => {
+  // A real GPU's limits on the software one: 256 KiB buffers, far below SmolLM2's matrices.
+  const small = await startEngine();
+  small.module.plmGpuLimits = { maxBufferSize: 256 << 10, maxStorageBufferBindingSize: 256 << 10 };
+  // One layer's K cache at n_ctx 512 is 192 KiB x 2 > 256 KiB: LLM.load then asks for
+  // offload_kqv=false (pyodide_llm/_gpu.py fit_kv_cache), or llama.cpp aborts when the GPU
+  // cannot write the cache it placed there.
+  const info = await loadModel(small, { offload_kqv: false });
+  assert.equal(info.backend, "webgpu");
+  assert.ok(info.gpu_model_bytes < 1 << 20, `GPU holds ${info.gpu_model_bytes} bytes of weights`);
+  assert.equal(info.gpu_kv_bytes, 0);
+  const full = await loadModel(gpu);
+  assert.ok(full.gpu_model_bytes > full.size / 2, `unlimited: ${full.gpu_model_bytes} of ${full.size}`);
+  assert.ok(full.gpu_kv_bytes > 0);
+  const steps = await greedy(small, reference.prompt, 4);
+  compareGreedy(steps, reference.steps.slice(0, 4), { minSame: 4, logitTol: LOGIT_TOL, tieGap: TIE_GAP });
+  await small.action("unload");
+});
+
+test("a lost device fails the running action and says why (the last test: it ends the engine)", async () => {
+  await loadModel(gpu);
+  await gpu.action("generate_start", { prompt: reference.prompt, sampling: { temperature: 0, ignore_eos: true } });
+  await gpu.action("step", {});
+  for (const device of gpu.module.plmGpuDevices) device.destroy();
+  await assert.rejects(async () => {
+    for (let i = 0; i < 3; i++) await gpu.action("step", {});
+  }, /Aborted|RuntimeError|unreachable/);
+  assert.equal(gpu.module.plmGpuLost?.reason, "destroyed");
+  gpu = null;
+});

@@ -29,9 +29,9 @@ export async function startEngine(variant = GPU_VARIANT) {
 }
 
 /** Load the test model; n_gpu_layers as the load request takes it (-1: all). */
-export async function loadModel(engine, { n_gpu_layers = -1, n_ctx = 512, n_batch = 512 } = {}) {
+export async function loadModel(engine, { n_gpu_layers = -1, n_ctx = 512, n_batch = 512, offload_kqv = true } = {}) {
   const r = await engine.action("load", {
-    path: engine.hostPath(MODEL), n_ctx, n_batch, n_threads: threadsFor(CPU_VARIANT), n_gpu_layers,
+    path: engine.hostPath(MODEL), n_ctx, n_batch, n_threads: threadsFor(CPU_VARIANT), n_gpu_layers, offload_kqv,
   });
   return r.info;
 }

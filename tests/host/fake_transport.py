@@ -17,7 +17,7 @@ from pyodide_llm._transport import EventHandler, PendingCall, Transport
 INFO = {"architecture": "llama", "name": "Fake", "description": "llama 135M Q4_1", "quantization": "Q4_1",
         "n_params": 134515008, "size": 1, "file_size": 92000000, "n_ctx_train": 8192, "n_ctx": 2048,
         "n_embd": 576, "n_layer": 30, "n_vocab": 49152, "chat_template": "{{ chatml }}", "n_threads": 2,
-        "n_gpu_layers": 0, "backend": "cpu", "gpu_device": ""}
+        "n_gpu_layers": 0, "backend": "cpu", "gpu_device": "", "gpu_model_bytes": 0, "gpu_kv_bytes": 0}
 GPU_DEVICE = "WebGPU (Fake Adapter)"
 
 
@@ -108,7 +108,8 @@ class FakeTransport(Transport):
         """What llama.cpp reports: -1 is every layer (n_layer + 1 with the output layer), capped by the device."""
         every = INFO["n_layer"] + 1
         n = min(every if asked < 0 else asked, every, self.gpu_capacity)
-        return {"n_gpu_layers": n, "backend": "webgpu" if n > 0 else "cpu", "gpu_device": GPU_DEVICE if n else ""}
+        return {"n_gpu_layers": n, "backend": "webgpu" if n > 0 else "cpu", "gpu_device": GPU_DEVICE if n else "",
+        "gpu_model_bytes": 90 << 20 if n else 0, "gpu_kv_bytes": 1 << 20 if n else 0}
 
     async def _generate(self, rid: int, p: dict[str, Any], on_event: EventHandler | None, fut) -> None:
         if self.generate_error:

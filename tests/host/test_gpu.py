@@ -174,7 +174,8 @@ def test_the_gpu_variant_is_the_webgpu_build_and_auto_never_picks_it() -> None:
 
 
 def _engine_info(n: int) -> dict[str, Any]:
-    return {"n_gpu_layers": n, "backend": "webgpu" if n else "cpu", "gpu_device": GPU_DEVICE if n else ""}
+    return {"n_gpu_layers": n, "backend": "webgpu" if n else "cpu", "gpu_device": GPU_DEVICE if n else "",
+        "gpu_model_bytes": 90 << 20 if n else 0, "gpu_kv_bytes": 1 << 20 if n else 0}
 
 
 def test_offload_shortfall() -> None:
@@ -431,3 +432,31 @@ def test_python_hands_detect_only_options_the_client_reads() -> None:
     at = js.index("export async function detect(")
     accepted = set(re.findall(r"(\w+) =", js[at:js.index(") {", at)]))
     assert passed == {"probeGpu", "gpuShipped"} and passed <= accepted, (passed, accepted)
+
+
+def test_offload_shortfall_counts_the_weights_really_in_gpu_memory() -> None:
+    """A layer llama.cpp "offloads" keeps tensors over the adapter's limits in CPU memory."""
+    every = choose_backend(USABLE, True, None, N_LAYER)
+    size = 92 << 20
+    held = {**_engine_info(N_LAYER + 1), "n_layer": N_LAYER, "size": size, "gpu_model_bytes": 62 << 20}
+    assert offload_shortfall(every, N_LAYER, held) is None
+    starved = {**held, "gpu_model_bytes": 130 << 10}  # measured with 256 KiB buffer limits on lavapipe
+    why = offload_shortfall(every, N_LAYER, starved)
+    assert why is not None and "0.1 MiB of the model's 92.0 MiB" in why and "max_storage_buffer_binding_size" in why
+    some = choose_backend(USABLE, True, 10, N_LAYER)
+    part = {**_engine_info(10), "n_layer": N_LAYER, "size": size, "gpu_model_bytes": 20 << 20}
+    assert offload_shortfall(some, N_LAYER, part) is None, "10 of 31 layers hold about a third of the weights"
+
+
+def test_a_kv_cache_over_the_binding_limit_stays_on_the_cpu() -> None:
+    from pyodide_llm._gpu import fit_kv_cache
+
+    every = choose_backend(USABLE, True, None, N_LAYER)
+    limit = int(USABLE["max_storage_buffer_binding_size"])
+    assert fit_kv_cache(every, USABLE, limit) is every, "a cache that fits stays on the GPU"
+    over = fit_kv_cache(every, USABLE, limit + 1)
+    assert over.use_gpu and not over.offload_kqv and over.n_gpu_layers == every.n_gpu_layers
+    assert "max_storage_buffer_binding_size" in over.reason and "smaller n_ctx" in over.reason
+    cpu = choose_backend(USABLE, False, None, N_LAYER)
+    assert fit_kv_cache(cpu, USABLE, 1 << 40) is cpu, "the CPU has no binding limit"
+    assert fit_kv_cache(every, {**USABLE, "max_storage_buffer_binding_size": None}, 1 << 40) is every
