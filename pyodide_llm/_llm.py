@@ -130,8 +130,9 @@ class LLM:
             requested.
         n_gpu_layers
             Layers to offload when the GPU is used: ``None`` (all), or ``k >= 1`` (the
-            last ``k``, as llama.cpp offloads from the output end; a count past the model's last layer means all: llama.cpp counts
-            ``n_layer + 1`` with the output layer). ``0`` keeps the model on the CPU
+            last ``k``, as llama.cpp offloads from the output end; a count past the
+            model's last layer means all: llama.cpp counts ``n_layer + 1`` with the
+            output layer). ``0`` keeps the model on the CPU
             (``ValueError`` with ``gpu=True``); a negative count is a ``ValueError``.
             ``llm.info.n_gpu_layers`` and ``llm.info.backend`` say what llama.cpp really did.
         progress
