@@ -25,7 +25,13 @@ export default [
     languageOptions: { globals: { ...globals.browser, ...globals.worker } },
   },
   {
-    files: ["tests/js/**/*.mjs", "tests/node/**/*.mjs", "tests/gpu/**/*.mjs"],
+    // Pages: `python -m pyodide_llm bench-page`'s and the benchmark's (bench/pages).
+    files: ["pyodide_llm/_host/benchpage/**/*.mjs", "bench/pages/**/*.mjs"],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
+    // bench/gpu_node.mjs runs in node 26 on the software GPU rig.
+    files: ["tests/js/**/*.mjs", "tests/node/**/*.mjs", "tests/gpu/**/*.mjs", "bench/*.mjs"],
     languageOptions: { globals: { ...globals.node } },
   },
 ];

@@ -14,6 +14,9 @@ llama-bench). python_overhead: within each run, the decode rate the consumer see
 (first to last piece, wall clock) as a share of the engine's own decode rate;
 Python's share against a plain JS consumer's, so page-to-page engine noise cancels.
 Models: SmolLM2-135M (PyPI) and synthetic GGUFs with real shapes (bench/models.py).
+A section of its own (bench/gpu.py, before the browser runs): the WebGPU variant in
+node 26 on the software GPU of ``make test-gpu`` (lavapipe), next to the CPU variant
+measured in the same node process; correctness-grade timing, not a speed claim.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
+import gpu  # noqa: E402
 from conftest import _driver  # noqa: E402
 from memory import renderer_peak_mib  # noqa: E402
 from models import ALL, SMOLLM2, kv_cache_mib, model_path  # noqa: E402
@@ -106,22 +110,33 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--models", default=",".join(DEFAULT_MODELS), help=f"comma-separated, from: {', '.join(ALL)}")
+    ap.add_argument("--gpu-models", default=SMOLLM2, help="models of the software-GPU section ('' skips it)")
+    ap.add_argument("--gpu-tokens", type=int, default=gpu.DEFAULT_TOKENS, help="tokens generated there")
+    ap.add_argument("--gpu-threads", type=int, help="engine threads there (default: the largest of --threads)")
+    ap.add_argument("--gpu-reps", type=int, default=1, help="node runs per model there (each has its warm-up)")
     ap.add_argument("--report", type=Path, help="redo the report (and RESULTS.md) from a saved results JSON")
     args = ap.parse_args()
     if args.report:
         saved = json.loads(args.report.read_text())
         results = {(*k.split("|")[:2], int(k.split("|")[2])): v for k, v in saved["raw"].items()}
-        return report(results, saved["models"], sorted({t for *_, t in results}), saved["machine"], save=False)
+        threads = sorted({t for (_, e, t) in results if e in ENGINES})
+        return report(results, saved["models"], threads, saved["machine"], save=False)
     threads_list = [int(t) for t in args.threads.split(",")]
     names = args.models.split(",")
+    gpu_names = [n for n in args.gpu_models.split(",") if n]
     pins = load_pins()
     cmd_wasm([])
     native_dir = cmd_native()
     wheel = build_wheel(log)
     tc = ensure_toolchain(pins, log)
-    paths = {n: model_path(n, pins, tc, native_dir, log) for n in names}
-    models = {n: {"file_mib": p.stat().st_size / 2**20, "kv_mib": kv_cache_mib(p, N_CTX)} for n, p in paths.items()}
+    rig = gpu.node_rig(pins, log) if gpu_names else None  # fails now, not after the browser runs
+    paths = {n: model_path(n, pins, tc, native_dir, log) for n in dict.fromkeys(names + gpu_names)}
+    models = {n: {"file_mib": paths[n].stat().st_size / 2**20, "kv_mib": kv_cache_mib(paths[n], N_CTX)}
+              for n in names}
     results: dict[tuple[str, str, int], list[dict]] = {}
+    if rig is not None:
+        run_gpu_section(rig, {n: paths[n] for n in gpu_names}, args.gpu_threads or max(threads_list),
+                        args.gpu_tokens, args.gpu_reps, results)
     with tempfile.TemporaryDirectory(prefix="pyodide_llm-bench-") as tmp:
         make_site(Path(tmp) / "site", pins, wheel, paths)
         server = StaticServer(Path(tmp) / "site", isolated=True)
@@ -143,6 +158,19 @@ def main() -> int:
         finally:
             server.stop()
     return report(results, models, threads_list, _machine())
+
+
+def run_gpu_section(rig: gpu.NodeRig, paths: dict[str, Path], threads: int, tokens: int, reps: int,
+                    results: dict[tuple[str, str, int], list[dict]]) -> None:
+    """The software-GPU section (bench/gpu.py): ``reps`` node runs per model, into ``results``."""
+    log(f"bench: {gpu.LABEL}")
+    for rep in range(reps):
+        for name, path in paths.items():
+            for engine, r in gpu.run_pair(rig, path, threads, tokens, N_CTX).items():
+                results.setdefault((name, engine, threads), []).append(r)
+                print(f"gpu rep {rep + 1} {name} t{threads} {engine:9s} prefill {r['prefill_tok_s']:7.1f} "
+                      f"decode {r['decode_tok_s']:6.2f} load {r['load_ms']:.0f} ms ({r['backend']}, "
+                      f"{r['n_gpu_layers']} layers offloaded)", flush=True)
 
 
 def _machine() -> str:
@@ -179,20 +207,22 @@ def report(results, models: dict[str, dict], threads_list, machine: str, save: b
             ratios.append(f"MEMORY {name} t{t} model_mib={info['file_mib']:.0f} kv_mib={info['kv_mib']:.0f} "
                           f"budget_mib={budget:.0f} py_peak_mib={py['peak_mib']:.0f} js_peak_mib={js['peak_mib']:.0f} "
                           f"wllama_peak_mib={wl['peak_mib']:.0f}")
-    print("\n".join([*lines, "", *ratios]))
+    gpu_lines = gpu.section(results)
+    print("\n".join([*lines, "", *ratios, "", *gpu_lines]))
     if save:
         (ROOT / "bench" / "results").mkdir(exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         (ROOT / "bench" / "results" / f"{stamp}.json").write_text(json.dumps(
-            {"machine": machine, "models": models,
+            {"machine": machine, "models": models, "labels": gpu.LABELS,
              "raw": {f"{n}|{e}|{t}": v for (n, e, t), v in results.items()}}, indent=1))
-    reps = len(next(iter(results.values())))
+    reps = max(len(v) for (_, e, _), v in results.items() if e in ENGINES)
     (ROOT / "bench" / "RESULTS.md").write_text(
         f"# Latest benchmark ({time.strftime('%Y-%m-%d %H:%M')} UTC)\n\nMachine: {machine}. Prompt ~128 tokens, "
         f"then 128 greedy tokens (EOS ignored), n_ctx {N_CTX}; medians of {reps} runs after a warm-up round, "
         "engines interleaved, a fresh Chromium per browser run. Renderer peak = the page's renderer process "
         "VmHWM (page + worker + wasm). Synthetic models: real shapes, random weights (bench/models.py).\n\n"
-        + "\n".join(lines) + "\n\n```\n" + "\n".join(ratios) + "\n```\n")
+        + "\n".join(lines) + "\n\n```\n" + "\n".join(ratios) + "\n```\n"
+        + "".join(f"\n{line}" for line in gpu_lines) + ("\n" if gpu_lines else ""))
     return 0
 
 

@@ -1,10 +1,12 @@
 """``python -m pyodide_llm``: host tools for sites that use pyodide_llm.
 
     python -m pyodide_llm bundle OUT --example chat --pyodide DIR --pyscript DIR [--model M.gguf]
+    python -m pyodide_llm bench-page OUT [--model M.gguf]
     python -m pyodide_llm serve OUT [--port 8000] [--no-isolation]
 
-``bundle`` writes a self-contained static site (no CDN); ``serve`` serves a folder
-on 127.0.0.1 with COOP/COEP (threads) and the right MIME types.
+``bundle`` writes a self-contained static site (no CDN); ``bench-page`` writes a
+page that measures the CPU engine against the WebGPU engine on this machine's GPU;
+``serve`` serves a folder on 127.0.0.1 with COOP/COEP (threads) and the right MIME types.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ._host.benchpage import bench_page
     from ._host.bundle import EXAMPLES, BundleError, bundle
     from ._host.serve import serve_forever
 
@@ -29,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--wheel", type=Path, help="the pyodide_llm wheel (default: repack the installed one)")
     b.add_argument("--model", type=Path, help="a .gguf model to ship with the site")
     b.add_argument("--force", action="store_true", help="replace OUT if it is not empty")
+    p = sub.add_parser("bench-page", help="write a static page that benchmarks CPU against WebGPU here")
+    p.add_argument("out", type=Path)
+    p.add_argument("--model", type=Path, help="a .gguf model to ship with the page (its default model)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it is not empty")
     s = sub.add_parser("serve", help="serve a folder on 127.0.0.1 with COOP/COEP and MIME types")
     s.add_argument("dir", type=Path)
     s.add_argument("--port", type=int, default=8000, help="0 picks a free port")
@@ -42,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pyodide_llm bundle: {e}", file=sys.stderr)
             return 2
         print(f"wrote {out}; serve it with: python -m pyodide_llm serve {out}")
+        return 0
+    if args.cmd == "bench-page":
+        try:
+            out = bench_page(args.out, model=args.model, force=args.force)
+        except BundleError as e:
+            print(f"pyodide_llm bench-page: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {out}; serve it with: python -m pyodide_llm serve {out}, then open http://127.0.0.1:8000/")
         return 0
     serve_forever(args.dir, args.port, isolated=not args.no_isolation)
     return 0

@@ -33,7 +33,8 @@ from .toolchain import satisfies
 
 LINT_DIR = REPO / "lint"  # package.json + package-lock.json: the pinned ESLint
 REQUIREMENTS = REPO / "tests" / "requirements.txt"
-JS_DIRS = ["pyodide_llm/js", "tests/js", "tests/node", "tests/gpu"]  # ESLint, those that exist
+# ESLint, those that exist: the shim, the bench page, their tests, the benchmark's scripts.
+JS_DIRS = ["pyodide_llm/js", "pyodide_llm/_host/benchpage", "tests/js", "tests/node", "tests/gpu", "bench"]
 
 Log = Callable[[str], None]
 

@@ -26,6 +26,8 @@ def expected_members() -> set[str]:
     for example in ("pyscript", "data-app"):  # the pages `python -m pyodide_llm bundle` writes
         files |= {f"pyodide_llm/_examples/{example}/{p.name}" for p in (REPO / "examples" / example).iterdir()
                   if p.suffix in (".html", ".py", ".csv")}
+    files |= {f"pyodide_llm/_host/benchpage/{p.name}" for p in (pkg / "_host" / "benchpage").iterdir()
+              if p.suffix in (".html", ".mjs")}  # the page `python -m pyodide_llm bench-page` writes
     files |= {f"pyodide_llm/js/{p.name}" for p in (pkg / "js").glob("*.mjs")}
     files |= {f"pyodide_llm/_wasm/{v}/plm-engine.{ext}" for v in VARIANTS for ext in ("mjs", "wasm")}
     return files

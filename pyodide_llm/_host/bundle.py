@@ -85,7 +85,7 @@ def repack_installed_wheel(dest: Path) -> Path:
     return dest / name
 
 
-def _place(src: Path, dest: Path) -> None:
+def place(src: Path, dest: Path) -> None:
     """A hard link where possible (models are large), else a copy."""
     try:
         os.link(src, dest)
@@ -93,7 +93,8 @@ def _place(src: Path, dest: Path) -> None:
         shutil.copy2(src, dest)
 
 
-def _header_files(out: Path) -> None:
+def write_header_files(out: Path) -> None:
+    """The files common static hosts read to send COOP/COEP (threads need cross-origin isolation)."""
     lines = "".join(f"  {k}: {v}\n" for k, v in ISOLATION.items())
     (out / "_headers").write_text(f"/*\n{lines}")  # Netlify, Cloudflare Pages
     (out / "vercel.json").write_text(json.dumps({"headers": [{
@@ -101,6 +102,21 @@ def _header_files(out: Path) -> None:
     (out / ".htaccess").write_text(  # Apache with mod_headers and mod_mime
         "".join(f'Header always set {k} "{v}"\n' for k, v in ISOLATION.items())
         + "AddType text/javascript .mjs\nAddType application/wasm .wasm\nAddType application/octet-stream .gguf\n")
+
+
+def empty_folder(out: Path, force: bool) -> None:
+    """Make ``out`` an empty folder; one with files in it only with ``force`` (they are deleted).
+
+    Raises
+    ------
+    BundleError
+        ``out`` holds files and ``force`` is false: a typo must not delete someone's folder.
+    """
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise BundleError(f"{out} is not empty; pass --force to replace it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
 
 
 def bundle(out: Path, example: str, pyodide: Path, *, pyscript: Path | None = None, wheel: Path | None = None,
@@ -122,11 +138,7 @@ def bundle(out: Path, example: str, pyodide: Path, *, pyscript: Path | None = No
         raise BundleError(f"--model {model}: no such file")
     if wheel is not None and not (wheel.is_file() and wheel.name.endswith("-py3-none-any.whl")):
         raise BundleError(f"--wheel {wheel}: not a pyodide_llm py3-none-any wheel")
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise BundleError(f"{out} is not empty; pass --force to replace it")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    empty_folder(out, force)
     shutil.copytree(examples_root() / _FOLDERS[example], out, dirs_exist_ok=True)
     shutil.copytree(pyodide, out / "pyodide", ignore=shutil.ignore_patterns(".complete", "*.partial"))
     if EXAMPLES[example]:
@@ -143,11 +155,11 @@ def bundle(out: Path, example: str, pyodide: Path, *, pyscript: Path | None = No
     site = {"wheel": f"./wheels/{wheel_name}", "model": None}
     if model is not None:
         (out / "models").mkdir()
-        _place(model, out / "models" / model.name)
+        place(model, out / "models" / model.name)
         site["model"] = f"./models/{model.name}"
     (out / "site.json").write_text(json.dumps(site, indent=2) + "\n")
     if EXAMPLES[example]:
         config = {"interpreter": "./pyodide/pyodide.mjs", "packages": [site["wheel"]]}
         (out / "pyscript.json").write_text(json.dumps(config, indent=2) + "\n")
-    _header_files(out)
+    write_header_files(out)
     return out

@@ -238,14 +238,14 @@ def engine_workers(driver, variant: str = "", under: str = "pyodide_llm") -> lis
     return started_under(workers, {w for w, t in workers.items() if t["title"].startswith(name)})
 
 
-def _driver():
+def _driver(extra_flags: tuple[str, ...] = ()):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     ensure_chromium()
     opts = webdriver.ChromeOptions()
     opts.binary_location = shutil.which("chromium")
-    for flag in CHROMIUM_FLAGS:
+    for flag in (*CHROMIUM_FLAGS, *extra_flags):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     os.environ.setdefault("SE_OFFLINE", "true")
@@ -274,9 +274,9 @@ def _wheel_name(server) -> str:
     return next(server.root.glob("wheels/*.whl")).name
 
 
-def _page_on(server):
+def _page_on(server, extra_flags: tuple[str, ...] = ()):
     """A fresh Chromium on one server's test page, quit when the module is done."""
-    driver = _driver()
+    driver = _driver(extra_flags)
     try:
         yield _open(driver, server)
     finally:
@@ -287,6 +287,16 @@ def _page_on(server):
 def page(servers):
     """A cross-origin isolated page (threads available)."""
     yield from _page_on(servers["isolated"])
+
+
+@pytest.fixture(scope="module")
+def unsafe_webgpu_page(servers):
+    """A cross-origin isolated page in a Chromium that offers its software WebGPU adapter.
+
+    Headless Chromium returns no adapter unless started with --enable-unsafe-webgpu;
+    with it, the adapter is SwiftShader: a fallback adapter without shader-f16.
+    """
+    yield from _page_on(servers["isolated"], ("--enable-unsafe-webgpu",))
 
 
 @pytest.fixture(scope="module")
