@@ -40,7 +40,9 @@ def digest(*parts: Any) -> str:
     h = hashlib.sha256()
     for part in parts:
         if isinstance(part, Path):
-            files = sorted(p for p in part.rglob("*") if p.is_file()) if part.is_dir() else [part]
+            # Python's bytecode caches are not inputs (emscripten imports wasm/webgpu's port file).
+            files = (sorted(p for p in part.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+                     if part.is_dir() else [part])
             for f in files:
                 h.update(str(f.relative_to(part if part.is_dir() else part.parent)).encode())
                 h.update(f.read_bytes())

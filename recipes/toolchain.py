@@ -113,7 +113,7 @@ class Toolchain:
         """Run a shell command with the toolchain; paths under the repo and cache work as-is."""
         env_all = {"EM_CONFIG": EM_CONFIG_PATH, "HOME": "/root", "LANG": "C.UTF-8",
                    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                   "EMCC_SKIP_SANITY_CHECK": "1", **(env or {})}
+                   "EMCC_SKIP_SANITY_CHECK": "1", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env_all.items())
         inner = f"cd {shlex.quote(str(cwd or REPO))} && export {exports} && {cmd}"
         if self.root is None:

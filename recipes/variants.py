@@ -38,8 +38,26 @@ def _variant_flags(pins: dict[str, Any], name: str) -> tuple[list[str], list[str
     return defines, cflags, ldflags
 
 
+def _forget_other_checkout(build: Path) -> None:
+    """Drop a CMake cache made from another checkout's ``wasm/`` (a clone elsewhere).
+
+    Why: build trees are keyed by what they compile, not by where the repository
+    is, so a fresh clone at another path meets a tree configured from the first
+    one, and CMake refuses to configure it. Its objects stay (and ccache's).
+    """
+    cache = build / "CMakeCache.txt"
+    if not cache.exists():
+        return
+    home = next((ln.split("=", 1)[1] for ln in cache.read_text(errors="replace").splitlines()
+                 if ln.startswith("CMAKE_HOME_DIRECTORY:")), str(WASM_DIR))
+    if Path(home) != WASM_DIR:
+        cache.unlink()
+        shutil.rmtree(build / "CMakeFiles", ignore_errors=True)
+
+
 def _cmake_build(tc: Toolchain, build: Path, src: Path, configure: list[str], targets: list[str], log,
                  what: str) -> None:
+    _forget_other_checkout(build)
     cfg = " ".join(shlex.quote(a) for a in configure)
     r = tc.run(f"{cfg} -G Ninja -S {shlex.quote(str(WASM_DIR))} -B {shlex.quote(str(build))} "
                f"-DLLAMA_SRC={shlex.quote(str(src))} > {shlex.quote(str(build))}/configure.log 2>&1",

@@ -140,3 +140,23 @@ def test_lint_reads_npm_engine_ranges(version: str, ok: bool) -> None:
 
     spec = "^18.18.0 || ^20.9.0 || >=21.1.0"  # ESLint 9's engines field
     assert any(toolchain.satisfies(version, _clauses(alt)) for alt in spec.split("||")) is ok
+
+
+def test_a_build_tree_configured_from_another_checkout_is_reconfigured(tmp_path) -> None:
+    """A fresh clone elsewhere meets build trees CMake would refuse: their cache is dropped, objects kept."""
+    from recipes import variants
+
+    def tree(home: str) -> Path:
+        build = tmp_path / home.strip("/").replace("/", "_")
+        (build / "CMakeFiles").mkdir(parents=True)
+        (build / "CMakeCache.txt").write_text(f"CMAKE_HOME_DIRECTORY:INTERNAL={home}\n")
+        (build / "engine.o").write_bytes(b"obj")
+        return build
+
+    other = tree("/elsewhere/wasm")
+    variants._forget_other_checkout(other)
+    assert not (other / "CMakeCache.txt").exists() and not (other / "CMakeFiles").exists()
+    assert (other / "engine.o").exists()
+    ours = tree(str(variants.WASM_DIR))
+    variants._forget_other_checkout(ours)
+    assert (ours / "CMakeCache.txt").exists()
