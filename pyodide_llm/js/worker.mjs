@@ -64,7 +64,11 @@ async function hello(id, p) {
     wasmBinary,
     mainScriptUrlOrBlob: p.engine_url, // pthread workers start from the same Blob URL
     locateFile: (f) => (f.endsWith(".wasm") ? p.wasm_url : f), // import.meta.url is a blob: URL
-    poolSize: p.variant.endsWith("-st") ? 0 : p.n_threads,
+    // ggml runs n_threads - 1 pthreads beside the calling thread: exactly that many
+    // workers. A spare that never runs is not harmless: Chromium 156 sometimes never
+    // ends an engine worker whose idle pthread worker ended first (terminate() on
+    // close(keep_engine=False), a JupyterLite kernel restart).
+    poolSize: p.variant.endsWith("-st") ? 0 : Math.max(0, p.n_threads - 1),
     printErr: (line) => console.debug("[engine]", line),
   });
   engineModule = engine.module;

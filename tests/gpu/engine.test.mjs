@@ -10,10 +10,13 @@ import { CHAT } from "../node/helpers.mjs";
 import { compareGreedy, CPU_VARIANT, greedy, loadModel, startEngine } from "./helpers.mjs";
 
 const N_GREEDY = 32;
-// Measured on lavapipe (Mesa 26.1, 2 cores): see the closing note of issue 12. The
-// WebGPU kernels keep activations and the KV cache in f16 where the CPU build keeps
-// f32, so logits move further than between two CPU builds (tests/node: < 1.0).
-const LOGIT_TOL = 1.5;
+// Measured on lavapipe (Mesa 26.1, 2 cores, 2026-12-06): the chosen token's logit
+// moves at most 0.237 while the runs agree (10 steps), and they part at a near-tie.
+// ggml-webgpu's kernels convert activations to f16 and accumulate in other orders than
+// the CPU's SIMD dot products; the bounds are about three times what was measured, to
+// absorb another Mesa's or GPU's rounding, and below the CPU-vs-native bound
+// (tests/node: 1.0), so a wrong kernel (errors of several logits) still fails.
+const LOGIT_TOL = 0.75;
 const TIE_GAP = 0.6;
 const MIN_SAME = 8;
 
@@ -52,13 +55,14 @@ test("all layers: llama.cpp offloads every layer to the WebGPU device", async ()
 
 test(`${N_GREEDY} greedy tokens on the GPU equal the CPU build's (near-tie rule)`, async () => {
   const steps = await greedy(gpu, reference.prompt, N_GREEDY);
-  const { same, maxDev } = compareGreedy(steps, reference.steps, { minSame: MIN_SAME, logitTol: LOGIT_TOL,
+  const { same, maxDev, gap } = compareGreedy(steps, reference.steps, { minSame: MIN_SAME, logitTol: LOGIT_TOL,
     tieGap: TIE_GAP });
   const text = (await gpu.action("detokenize", { tokens: steps.map((s) => s.token) })).text;
   assert.match(text, /Paris/);
   const t = (await gpu.action("timings")).timings;
-  console.log(`webgpu: ${same}/${N_GREEDY} ids identical to ${CPU_VARIANT}, max logit deviation ` +
-    `${maxDev.toFixed(3)}; prefill ${((t.n_prompt * 1000) / t.prefill_ms).toFixed(1)} tok/s, ` +
+  console.log(`webgpu: ${same}/${N_GREEDY} ids identical to ${CPU_VARIANT}` +
+    (gap === null ? "" : ` (then a near-tie swap: reference gap ${gap.toFixed(3)})`) +
+    `, max logit deviation ${maxDev.toFixed(3)}; prefill ${((t.n_prompt * 1000) / t.prefill_ms).toFixed(1)} tok/s, ` +
     `decode ${((t.n_generated * 1000) / t.decode_ms).toFixed(1)} tok/s; ${JSON.stringify(text)}`);
 });
 

@@ -53,7 +53,8 @@ export async function greedy(engine, prompt, n) {
  * ids identical up to the first difference, at least minSame of them; while in
  * step, the chosen token's logit within logitTol; a difference must be the same
  * two best tokens swapped, with the reference's gap below tieGap.
- * Returns {same, maxDev}: identical ids and the largest logit deviation in step.
+ * Returns {same, maxDev, gap}: identical ids, the largest logit deviation in step, and
+ * the reference's gap between its two best tokens where the runs part (null if they do not).
  */
 export function compareGreedy(got, ref, { minSame, logitTol, tieGap }) {
   let same = got.findIndex((s, i) => s.token !== ref[i].token);
@@ -72,5 +73,6 @@ export function compareGreedy(got, ref, { minSame, logitTol, tieGap }) {
     assert.ok(g[0][0] === r[1][0] && g[1][0] === r[0][0], `not a swap of the same two tokens: ${detail}`);
     assert.ok(r[0][1] - r[1][1] < tieGap, `the reference's gap is not a near-tie: ${detail}`);
   }
-  return { same, maxDev };
+  const gap = same < got.length ? ref[same].top[0][1] - ref[same].top[1][1] : null;
+  return { same, maxDev, gap };
 }
