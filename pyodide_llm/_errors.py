@@ -91,6 +91,16 @@ class BadRequestError(LLMError, ValueError):
     """The engine refused a request: a value out of range, a malformed field, an unknown action."""
 
 
+class IncompleteJSONError(LLMError, ValueError):
+    """``stream.json()`` got no complete JSON value (code ``incomplete_json``).
+
+    The generation ended before the value was closed: ``max_tokens`` ran out (raise
+    it), a stop string cut it, or it was cancelled. The text so far is in ``text``.
+    """
+
+    text: str = ""
+
+
 class GenerationCancelled(LLMError):
     """The generation was cancelled before it finished."""
 
@@ -124,7 +134,7 @@ class GPUFallbackWarning(RuntimeWarning):
 
 _CLASSES: tuple[type[LLMError], ...] = (
     LLMError, ModelSourceError, CacheError, ModelLoadError, ContextOverflowError, BadRequestError,
-    GenerationCancelled, EngineCrashedError, GPUDeviceLostError, UnsupportedEnvironmentError)
+    IncompleteJSONError, GenerationCancelled, EngineCrashedError, GPUDeviceLostError, UnsupportedEnvironmentError)
 _BY_NAME: dict[str, type[LLMError]] = {cls.__name__: cls for cls in _CLASSES}
 
 

@@ -15,6 +15,7 @@ from ._options import LoadOptions, Sampling, sampling_from_kwargs
 from ._progress import ProgressCallback
 from ._progress import resolve as resolve_progress
 from ._results import GenerationStats, LoadReport, ModelInfo
+from ._schema import Schema, to_schema
 from ._stream import Prepare, TokenStream
 from ._transport import PendingCall, Transport
 
@@ -42,6 +43,17 @@ async def _start_engine(model: ModelSource, opts: LoadOptions, cache: bool | str
     plan = plan_engine(await side.detect(opts.effective_gpu is not False), opts, header)
     transport: Transport = await side.start_engine(plan.variant, plan.n_threads)
     return transport, plan
+
+
+def _schema_option(json_schema: Any, sampling: dict[str, Any]) -> Schema | None:
+    """``json_schema=`` as a :class:`Schema`, its text put into the sampling keywords for the engine."""
+    if json_schema is None:
+        return None
+    if sampling.get("grammar"):
+        raise ValueError("give either grammar= or json_schema=, not both: the schema becomes a grammar itself")
+    schema = to_schema(json_schema)
+    sampling["json_schema"] = schema.text()
+    return schema
 
 
 def _warn_on_fallback(plan: EnginePlan, info: dict[str, Any]) -> None:
@@ -203,35 +215,45 @@ class LLM:
 
     # -- generation -----------------------------------------------------------------
 
-    def chat(self, messages: Sequence[Message], **sampling: Any) -> TokenStream:
+    def chat(self, messages: Sequence[Message], *, json_schema: Any = None, **sampling: Any) -> TokenStream:
         """Stream the answer to a conversation, rendered with the model's own chat template.
 
         Sampling keywords: ``max_tokens, temperature, top_k, top_p, min_p,
-        repeat_penalty, seed, stop``. Raises ``ValueError`` at once for bad values.
+        repeat_penalty, seed, stop, grammar``. Raises ``ValueError`` at once for bad values.
+
+        ``json_schema``: a JSON Schema dict, a dataclass, a ``TypedDict`` or a pydantic
+        model class; the output is constrained to it (llama.cpp's own schema-to-grammar
+        converter, in the engine) and ``await stream.json()`` returns the parsed value,
+        an instance of the class when a class was given. A schema llama.cpp cannot
+        convert raises :class:`BadRequestError` (a ``ValueError``) with its message;
+        with ``grammar=`` too, ``ValueError``.
         """
         msgs = _check_messages(messages)
+        schema = _schema_option(json_schema, sampling)
         s = sampling_from_kwargs(sampling)
 
         async def prepare() -> tuple[dict[str, Any], tuple[str, ...]]:
             fmt = await self._transport.call("chat_format", {"messages": msgs, "add_generation_prompt": True})
             return await self._begin(fmt["prompt"], s), tuple(fmt.get("stops") or ())
 
-        return self._stream(s, prepare)
+        return self._stream(s, prepare, schema)
 
-    def complete(self, prompt: str, **sampling: Any) -> TokenStream:
-        """Stream a plain continuation of ``prompt`` (no chat template)."""
+    def complete(self, prompt: str, *, json_schema: Any = None, **sampling: Any) -> TokenStream:
+        """Stream a plain continuation of ``prompt`` (no chat template); ``json_schema`` as in :meth:`chat`."""
         if not isinstance(prompt, str) or not prompt:
             raise ValueError("prompt must be a non-empty string")
+        schema = _schema_option(json_schema, sampling)
         s = sampling_from_kwargs(sampling)
 
         async def prepare() -> tuple[dict[str, Any], tuple[str, ...]]:
             return await self._begin(prompt, s), ()
 
-        return self._stream(s, prepare)
+        return self._stream(s, prepare, schema)
 
-    def _stream(self, s: Sampling, prepare: Prepare) -> TokenStream:
+    def _stream(self, s: Sampling, prepare: Prepare, schema: Schema | None = None) -> TokenStream:
         self._check_open()
-        return TokenStream(self._transport, s, prepare, self._on_generation_done, self._on_generation_start)
+        return TokenStream(self._transport, s, prepare, self._on_generation_done, self._on_generation_start,
+                           schema=schema)
 
     def _on_generation_start(self, call: PendingCall) -> None:
         self._active = call

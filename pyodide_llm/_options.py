@@ -24,7 +24,8 @@ class Sampling:
 
     ``temperature=0`` is greedy and deterministic. ``seed=None`` picks a random seed.
     ``grammar`` is a GBNF grammar (llama.cpp's) the output must follow, e.g. a fixed
-    set of labels; see :func:`choice_grammar`.
+    set of labels; see :func:`choice_grammar`. ``json_schema`` is a JSON schema as
+    text; the engine turns it into a grammar with llama.cpp's own converter.
     """
 
     max_tokens: int = 256
@@ -37,6 +38,7 @@ class Sampling:
     stop: tuple[str, ...] = field(default_factory=tuple)
     ignore_eos: bool = False
     grammar: str = ""
+    json_schema: str = ""  # JSON text; the engine makes it a grammar (llama.cpp's json_schema_to_grammar)
 
     def engine_payload(self) -> dict[str, Any]:
         """The ``sampling`` object of a ``generate`` request."""
@@ -45,8 +47,9 @@ class Sampling:
         d.pop("stop")
         if d["seed"] is None:
             d.pop("seed")
-        if not d["grammar"]:
-            d.pop("grammar")
+        for key in ("grammar", "json_schema"):
+            if not d[key]:
+                d.pop(key)
         return d
 
 
@@ -97,6 +100,10 @@ def sampling_from_kwargs(kwargs: dict[str, Any]) -> Sampling:
         raise ValueError("ignore_eos must be True or False")
     if "grammar" in s and not isinstance(s["grammar"], str):
         raise ValueError("grammar must be a GBNF grammar as a string")
+    if "json_schema" in s and not isinstance(s["json_schema"], str):
+        raise ValueError("json_schema must reach the engine as JSON text (LLM.chat/complete convert it)")
+    if s.get("grammar") and s.get("json_schema"):
+        raise ValueError("give either grammar= or json_schema=, not both: the schema becomes a grammar itself")
     return Sampling(**s)
 
 

@@ -10,11 +10,13 @@ so the engine stops within one token in every case.
 from __future__ import annotations
 
 import asyncio
+import json as _json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._errors import error_from_reply
+from ._errors import IncompleteJSONError, error_from_reply
 from ._options import Sampling
+from ._schema import Schema
 from ._text import TextAssembler
 from ._transport import PendingCall, Transport
 
@@ -32,7 +34,7 @@ class TokenStream:
     def __init__(self, transport: Transport, sampling: Sampling,
                  prepare: Prepare,
                  on_done: Callable[[PendingCall, dict[str, Any] | None], None],
-                 on_start: Callable[[PendingCall], None] = lambda call: None) -> None:
+                 on_start: Callable[[PendingCall], None] = lambda call: None, schema: Schema | None = None) -> None:
         self._transport = transport
         self._sampling = sampling
         self._prepare = prepare
@@ -42,6 +44,8 @@ class TokenStream:
         self._on_start = on_start
         self._closed = False
         self._reply: dict[str, Any] | None = None
+        self._schema = schema
+        self._pieces: list[str] = []  # what the consumer was given, for text() and json()
         self.call: PendingCall | None = None
 
     async def _start(self) -> None:
@@ -64,6 +68,38 @@ class TokenStream:
         return self
 
     async def __anext__(self) -> str:
+        piece = await self._next()
+        self._pieces.append(piece)
+        return piece
+
+    async def text(self) -> str:
+        """Consume the rest of the stream; return the whole text (the pieces already taken included)."""
+        async for _ in self:
+            pass
+        return "".join(self._pieces)
+
+    async def json(self) -> Any:
+        """Consume the stream and parse its text as JSON (the ``json_schema=`` class, if one was given).
+
+        Raises
+        ------
+        IncompleteJSONError
+            The text is not one complete JSON value: ``max_tokens`` ran out before the
+            value closed (``finish_reason == "length"``), a stop string cut it, or it was
+            cancelled. Its ``text`` attribute holds what was generated.
+        """
+        text = await self.text()
+        try:
+            value = _json.loads(text)
+        except ValueError as e:
+            why = {"length": "max_tokens ran out before the JSON value was complete; raise max_tokens",
+                   "cancelled": "the generation was cancelled"}.get(self.finish_reason or "", f"it is not JSON ({e})")
+            err = IncompleteJSONError(f"no complete JSON value in the output: {why}", "incomplete_json")
+            err.text = text
+            raise err from None
+        return self._schema.build(value) if self._schema is not None else value
+
+    async def _next(self) -> str:
         if self.call is None and not self._closed:
             try:
                 await self._start()

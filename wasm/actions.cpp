@@ -7,6 +7,7 @@
 #include "checksum.h"
 #include "sha256.h"
 
+#include "json-schema-to-grammar.h"
 #include "llama.h"
 
 #include <nlohmann/json.hpp>
@@ -111,6 +112,18 @@ std::vector<int32_t> token_list(const json & req, const char * key) {
     return out;
 }
 
+// A JSON schema (an object, or its text) as a GBNF grammar, by llama.cpp's own
+// converter (common/json-schema-to-grammar, what llama-server uses).
+std::string schema_grammar(const json & schema) {
+    try {
+        const std::string text = schema.is_string() ? schema.get<std::string>() : schema.dump();
+        return json_schema_to_grammar(common_json::parse(text));
+    } catch (const std::exception & e) {
+        throw EngineError(code::bad_request, std::string("llama.cpp cannot turn this JSON schema into a grammar: ") +
+                                                 e.what());
+    }
+}
+
 SamplingParams sampling_from(const json & req) {
     SamplingParams s;
     const json & j = req.contains("sampling") ? req["sampling"] : json::object();
@@ -122,6 +135,12 @@ SamplingParams sampling_from(const json & req) {
     s.repeat_last_n  = get_or<int32_t>(j, "repeat_last_n", s.repeat_last_n);
     const int64_t seed = get_or<int64_t>(j, "seed", -1);  // absent: llama.cpp's random seed
     s.grammar        = get_or<std::string>(j, "grammar", "");
+    if (j.contains("json_schema") && !j["json_schema"].is_null()) {
+        if (!s.grammar.empty()) {
+            throw EngineError(code::bad_request, "give either 'grammar' or 'json_schema', not both");
+        }
+        s.grammar = schema_grammar(j["json_schema"]);
+    }
     s.ignore_eos     = get_or<bool>(j, "ignore_eos", false);
     // The bounds of protocol.json "limits" (Python validates with the same table;
     // tests/node/protocol.test.mjs checks these guards against it).
@@ -279,6 +298,12 @@ const std::map<std::string, Handler> & handlers() {
              const struct mallinfo2 mi = mallinfo2();
 #endif
              return json{{"in_use", (uint64_t) mi.uordblks}, {"free", (uint64_t) mi.fordblks}};
+         }},
+        {"json_schema_grammar", [](const json & r) {
+             if (!r.contains("schema")) {
+                 throw EngineError(code::bad_request, "'json_schema_grammar' needs a field 'schema'");
+             }
+             return json{{"grammar", schema_grammar(r["schema"])}};
          }},
         {"log_level", [](const json & r) {
              set_log_verbosity(get_or<int>(r, "level", 0));

@@ -8,7 +8,8 @@ import pyodide_llm
 
 PUBLIC = {
     "LLM", "BadRequestError", "CacheError", "ContextOverflowError", "EngineCrashedError", "GGUFInfo",
-    "GPUDeviceLostError", "GPUFallbackWarning", "GenerationCancelled", "GenerationStats", "LLMError", "LoadReport",
+    "GPUDeviceLostError", "GPUFallbackWarning", "GenerationCancelled", "GenerationStats", "IncompleteJSONError",
+    "LLMError", "LoadReport",
     "ModelInfo", "ModelLoadError", "ModelSourceError", "TokenStream", "UnsupportedEnvironmentError", "cache",
     "capabilities", "choice_grammar", "inspect",
 }
