@@ -145,6 +145,44 @@ async def test_tokenize_detokenize_round_trip(selenium, llm):
 
 
 @run_in_pyodide
+async def test_json_schema_output_parses_into_the_dataclass(selenium, llm):
+    from dataclasses import dataclass
+
+    import pyodide_llm as p
+
+    @dataclass
+    class Location:
+        city: str
+        country: str
+
+    @dataclass
+    class Landmark:
+        landmark: str
+        location: Location
+        year: int
+
+    prompt = [{"role": "user", "content": "The Eiffel Tower stands in Paris, France. It was completed in 1889. "
+                                          "Extract the facts."}]
+    got = await llm.chat(prompt, json_schema=Landmark, temperature=0, max_tokens=96).json()
+    assert isinstance(got, Landmark) and isinstance(got.location, Location), got
+    assert got.year == 1889 and got.location.city == "Paris", got
+    # Cut short by max_tokens: a typed error carrying the text, never broken JSON.
+    try:
+        await llm.chat(prompt, json_schema=Landmark, temperature=0, max_tokens=5).json()
+    except p.IncompleteJSONError as e:
+        assert e.code == "incomplete_json" and e.text.startswith("{"), (e, e.text)
+    else:
+        raise AssertionError("no IncompleteJSONError")
+    # A schema llama.cpp cannot convert: its message, as a ValueError (BadRequestError).
+    try:
+        await llm.complete("x", json_schema={"type": "object", "$ref": "#/nowhere"}, max_tokens=4).text()
+    except ValueError as e:
+        assert "cannot turn this JSON schema into a grammar" in str(e), e
+    else:
+        raise AssertionError("no ValueError for a schema with a dangling $ref")
+
+
+@run_in_pyodide
 async def test_bad_inputs_raise_typed_errors_and_the_model_survives(selenium, llm, served):
     import pyodide_llm as p
 
