@@ -57,8 +57,8 @@ from ._gguf import GGUFInfo
 from ._inspect import inspect
 from ._llm import LLM
 from ._options import choice_grammar
-from ._results import GenerationStats, LoadReport, ModelInfo
-from ._stream import TokenStream
+from ._results import GenerationStats, LoadReport, ModelInfo, ScoreResult
+from ._stream import TokenLogprob, TokenStream
 
 __version__ = "0.0.1"
 
@@ -79,6 +79,8 @@ __all__ = [
     "ModelInfo",
     "ModelLoadError",
     "ModelSourceError",
+    "ScoreResult",
+    "TokenLogprob",
     "TokenStream",
     "UnsupportedEnvironmentError",
     "cache",

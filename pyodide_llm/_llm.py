@@ -14,7 +14,7 @@ from ._loading import EnginePlan, ModelSource, check_cache, model_header, own_en
 from ._options import LoadOptions, Sampling, sampling_from_kwargs
 from ._progress import ProgressCallback
 from ._progress import resolve as resolve_progress
-from ._results import GenerationStats, LoadReport, ModelInfo
+from ._results import GenerationStats, LoadReport, ModelInfo, ScoreResult
 from ._schema import Schema, to_schema
 from ._stream import Prepare, TokenStream
 from ._transport import PendingCall, Transport
@@ -54,6 +54,15 @@ def _schema_option(json_schema: Any, sampling: dict[str, Any]) -> Schema | None:
     schema = to_schema(json_schema)
     sampling["json_schema"] = schema.text()
     return schema
+
+
+def _logprobs_option(logprobs: Any, top_logprobs: Any) -> int:
+    """The ``logprobs`` of the generate request: -1 none, else how many alternatives (0-20)."""
+    if not isinstance(logprobs, bool):
+        raise ValueError(f"logprobs must be True or False, got {logprobs!r}")
+    if isinstance(top_logprobs, bool) or not isinstance(top_logprobs, int) or not 0 <= top_logprobs <= 20:
+        raise ValueError(f"top_logprobs must be an integer from 0 to 20, got {top_logprobs!r}")
+    return top_logprobs if (logprobs or top_logprobs) else -1
 
 
 def _warn_on_fallback(plan: EnginePlan, info: dict[str, Any]) -> None:
@@ -215,7 +224,8 @@ class LLM:
 
     # -- generation -----------------------------------------------------------------
 
-    def chat(self, messages: Sequence[Message], *, json_schema: Any = None, **sampling: Any) -> TokenStream:
+    def chat(self, messages: Sequence[Message], *, json_schema: Any = None, logprobs: bool = False,
+             top_logprobs: int = 0, **sampling: Any) -> TokenStream:
         """Stream the answer to a conversation, rendered with the model's own chat template.
 
         Sampling keywords: ``max_tokens, temperature, top_k, top_p, min_p,
@@ -227,26 +237,33 @@ class LLM:
         an instance of the class when a class was given. A schema llama.cpp cannot
         convert raises :class:`BadRequestError` (a ``ValueError``) with its message;
         with ``grammar=`` too, ``ValueError``.
+
+        ``logprobs=True`` records each generated token's log-probability under the
+        model in ``stream.logprobs`` (:class:`TokenLogprob`); ``top_logprobs=k``
+        (0-20, implies ``logprobs``) adds its ``k`` best alternatives.
         """
         msgs = _check_messages(messages)
         schema = _schema_option(json_schema, sampling)
+        n_logprobs = _logprobs_option(logprobs, top_logprobs)
         s = sampling_from_kwargs(sampling)
 
         async def prepare() -> tuple[dict[str, Any], tuple[str, ...]]:
             fmt = await self._transport.call("chat_format", {"messages": msgs, "add_generation_prompt": True})
-            return await self._begin(fmt["prompt"], s), tuple(fmt.get("stops") or ())
+            return await self._begin(fmt["prompt"], s, n_logprobs), tuple(fmt.get("stops") or ())
 
         return self._stream(s, prepare, schema)
 
-    def complete(self, prompt: str, *, json_schema: Any = None, **sampling: Any) -> TokenStream:
-        """Stream a plain continuation of ``prompt`` (no chat template); ``json_schema`` as in :meth:`chat`."""
+    def complete(self, prompt: str, *, json_schema: Any = None, logprobs: bool = False, top_logprobs: int = 0,
+                 **sampling: Any) -> TokenStream:
+        """Stream a plain continuation of ``prompt`` (no chat template); the options as in :meth:`chat`."""
         if not isinstance(prompt, str) or not prompt:
             raise ValueError("prompt must be a non-empty string")
         schema = _schema_option(json_schema, sampling)
+        n_logprobs = _logprobs_option(logprobs, top_logprobs)
         s = sampling_from_kwargs(sampling)
 
         async def prepare() -> tuple[dict[str, Any], tuple[str, ...]]:
-            return await self._begin(prompt, s), ()
+            return await self._begin(prompt, s, n_logprobs), ()
 
         return self._stream(s, prepare, schema)
 
@@ -258,7 +275,25 @@ class LLM:
     def _on_generation_start(self, call: PendingCall) -> None:
         self._active = call
 
-    async def _begin(self, prompt: str, s: Sampling) -> dict[str, Any]:
+    async def score(self, text: str, *, add_special: bool = True) -> ScoreResult:
+        """Log-probabilities of ``text``'s tokens under the model, without generating.
+
+        Each token after the first is scored given the ones before it (with
+        ``add_special`` the model's BOS token, if it has one, comes first and every
+        token of the text is scored). Use it to rank candidate answers: a higher
+        ``total`` is likelier. Runs between generations (``busy`` during one).
+        """
+        if not isinstance(text, str) or not text:
+            raise ValueError("text must be a non-empty string")
+        self._check_open()
+        tokens = await self.tokenize(text, add_special=add_special)
+        if len(tokens) < 2:
+            raise ValueError(f"{text!r} is {len(tokens)} token; scoring needs a context token before the first "
+                             "scored one (keep add_special=True, or score a longer text)")
+        reply = await self._transport.call("score", {"tokens": tokens})
+        return ScoreResult(list(reply["tokens"]), [float(x) for x in reply["logprobs"]], float(reply["total"]))
+
+    async def _begin(self, prompt: str, s: Sampling, n_logprobs: int = -1) -> dict[str, Any]:
         """Wait for a cancelled generation to wind down; refuse to overlap a live one."""
         self._check_open()
         if self._active is not None and not self._active.future.done():
@@ -266,7 +301,10 @@ class LLM:
                 raise LLMError("another generation is still streaming on this model; finish it or call "
                                "`await stream.aclose()` first (or load a second LLM)", "busy")
             await asyncio.wait_for(asyncio.shield(self._active.future), timeout=30)
-        return {"prompt": prompt, "max_tokens": s.max_tokens, "sampling": s.engine_payload()}
+        payload = {"prompt": prompt, "max_tokens": s.max_tokens, "sampling": s.engine_payload()}
+        if n_logprobs >= 0:
+            payload["logprobs"] = n_logprobs
+        return payload
 
     def _on_generation_done(self, call: PendingCall, reply: dict[str, Any] | None) -> None:
         if reply is None:  # cancelled by us: stays active until the worker confirms

@@ -70,6 +70,19 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class ScoreResult:
+    """``LLM.score(text)``: each token's log-probability given the ones before it.
+
+    ``logprobs[i]`` belongs to ``tokens[i + 1]`` (the first token is only context);
+    ``total`` is their sum, the log-probability of the text after its first token.
+    """
+
+    tokens: list[int]
+    logprobs: list[float]
+    total: float
+
+
+@dataclass(frozen=True)
 class GenerationStats:
     """Timings of the last generation (``LLM.last_stats``)."""
 

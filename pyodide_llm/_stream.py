@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json as _json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import IncompleteJSONError, error_from_reply
@@ -19,6 +20,23 @@ from ._options import Sampling
 from ._schema import Schema
 from ._text import TextAssembler
 from ._transport import PendingCall, Transport
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A generated token's log-probability under the model (``stream.logprobs``).
+
+    ``logprob`` is the log-softmax of the model's raw logits (before temperature,
+    penalties and grammar); ``top`` the best alternatives as ``(token id, logprob)``,
+    best first (``top_logprobs=k``). ``text`` is the token's bytes as UTF-8 (a
+    character split across tokens shows as U+FFFD in each part).
+    """
+
+    token: int
+    text: str
+    logprob: float
+    top: list[tuple[int, float]] = field(default_factory=list)
+
 
 # Run on the first iteration: renders the prompt into the 'generate' payload, plus extra stop strings.
 Prepare = Callable[[], Awaitable[tuple[dict[str, Any], tuple[str, ...]]]]
@@ -46,6 +64,8 @@ class TokenStream:
         self._reply: dict[str, Any] | None = None
         self._schema = schema
         self._pieces: list[str] = []  # what the consumer was given, for text() and json()
+        # One record per generated token when logprobs were asked for (LLM.chat(logprobs=True)).
+        self.logprobs: list[TokenLogprob] = []
         self.call: PendingCall | None = None
 
     async def _start(self) -> None:
@@ -56,9 +76,16 @@ class TokenStream:
         # `break` must be garbage collected (and so cancelled) right away.
         queue = self._queue
 
+        records = self.logprobs
+
         def on_event(type: str, data: dict[str, Any]) -> None:
             if type == "token":
-                queue.put_nowait(bytes(data["bytes"]))
+                raw = bytes(data["bytes"])
+                queue.put_nowait(raw)
+                if "logprob" in data:
+                    records.append(TokenLogprob(int(data["token"]), raw.decode("utf-8", "replace"),
+                                                float(data["logprob"]),
+                                                [(int(t), float(lp)) for t, lp in data.get("top_logprobs") or []]))
 
         self.call = self._transport.start("generate", payload, on_event)
         self._on_start(self.call)

@@ -261,9 +261,21 @@ const std::map<std::string, Handler> & handlers() {
              return json{{"n_prompt", t.n_prompt}, {"n_cached", t.n_cached}, {"prefill_ms", t.prefill_ms}};
          }},
         {"step", [](const json & r) {
-             const StepResult s = engine().step(get_or<int32_t>(r, "n_top", 0));
+             const int32_t n_logprobs = get_or<int32_t>(r, "logprobs", -1);
+             if (n_logprobs > 20) {
+                 throw EngineError(code::bad_request, "logprobs must be at most 20 alternatives");
+             }
+             const StepResult s = engine().step(get_or<int32_t>(r, "n_top", 0), n_logprobs);
              json out{{"token", s.token}, {"bytes", bytes_array(s.piece)}, {"eog", s.eog},
                       {"context_full", s.context_full}};
+             if (s.has_logprob) {
+                 out["logprob"] = s.logprob;
+                 json top = json::array();
+                 for (const auto & [id, lp] : s.top_logprobs) {
+                     top.push_back(json::array({id, lp}));
+                 }
+                 out["top_logprobs"] = top;
+             }
              if (!s.top.empty()) {
                  json top = json::array();
                  for (const auto & [id, logit] : s.top) {
@@ -272,6 +284,14 @@ const std::map<std::string, Handler> & handlers() {
                  out["top"] = top;
              }
              return out;
+         }},
+        {"score", [](const json & r) {
+             const ScoreResult s = engine().score(token_list(r, "tokens"));
+             double total = 0;
+             for (float lp : s.logprobs) {
+                 total += lp;
+             }
+             return json{{"tokens", s.tokens}, {"logprobs", s.logprobs}, {"total", total}};
          }},
         {"generate_end", [](const json &) {
              engine().generate_end();

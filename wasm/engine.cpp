@@ -511,7 +511,65 @@ void Engine::generate_start(const std::vector<int32_t> & prompt, const SamplingP
     generating_ = true;
 }
 
-StepResult Engine::step(int32_t n_top) {
+namespace {
+// log-softmax of logits[token], and the k best tokens with theirs.
+float log_z(const float * logits, int32_t n) {
+    float mx = -INFINITY;
+    for (int32_t i = 0; i < n; i++) {
+        mx = std::max(mx, logits[i]);
+    }
+    double sum = 0;
+    for (int32_t i = 0; i < n; i++) {
+        sum += std::exp((double) logits[i] - mx);
+    }
+    return mx + (float) std::log(sum);
+}
+
+std::vector<std::pair<int32_t, float>> best(const float * logits, int32_t n, int32_t k, float shift) {
+    std::vector<std::pair<int32_t, float>> all;
+    all.reserve(n);
+    for (int32_t i = 0; i < n; i++) {
+        all.emplace_back(i, logits[i] - shift);
+    }
+    k = std::min(k, n);
+    std::partial_sort(all.begin(), all.begin() + k, all.end(),
+                      [](const auto & a, const auto & b) { return a.second > b.second; });
+    all.resize(k);
+    return all;
+}
+}  // namespace
+
+ScoreResult Engine::score(const std::vector<int32_t> & tokens) {
+    require_context();
+    generate_end();
+    const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
+    if (tokens.size() < 2) {
+        throw EngineError(code::bad_request, "scoring needs at least 2 tokens (the first is only context)");
+    }
+    if ((int64_t) tokens.size() > (int64_t) llama_n_ctx(ctx_)) {
+        throw EngineError(code::context_overflow, "the text has " + std::to_string(tokens.size()) +
+                                                      " tokens but the context holds " +
+                                                      std::to_string(llama_n_ctx(ctx_)));
+    }
+    for (int32_t t : tokens) {
+        if (t < 0 || t >= n_vocab) {
+            throw EngineError(code::bad_request, "token id " + std::to_string(t) + " is outside the vocabulary");
+        }
+    }
+    // One token per decode: the context keeps one row of logits (n_outputs_max = 1).
+    llama_memory_clear(llama_get_memory(ctx_), true);
+    kv_tokens_.clear();
+    ScoreResult r;
+    r.tokens = tokens;
+    for (size_t i = 0; i + 1 < tokens.size(); i++) {
+        decode_tokens(&tokens[i], 1, true);
+        const float * logits = llama_get_logits_ith(ctx_, -1);
+        r.logprobs.push_back(logits[tokens[i + 1]] - log_z(logits, n_vocab));
+    }
+    return r;
+}
+
+StepResult Engine::step(int32_t n_top, int32_t n_logprobs) {
     require_context();
     if (!generating_) {
         throw EngineError(code::not_generating, "no generation is running; run 'generate_start' first");
@@ -537,6 +595,16 @@ StepResult Engine::step(int32_t n_top) {
     }
     r.token = common_sampler_sample(smpl_, ctx_, -1);
     common_sampler_accept(smpl_, r.token, true);
+    if (n_logprobs >= 0) {
+        const float * logits = llama_get_logits_ith(ctx_, -1);
+        const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
+        const float z = log_z(logits, n_vocab);
+        r.has_logprob = true;
+        r.logprob = logits[r.token] - z;
+        if (n_logprobs > 0) {
+            r.top_logprobs = best(logits, n_vocab, n_logprobs, z);
+        }
+    }
     r.eog = llama_vocab_is_eog(vocab_, r.token);
     if (!r.eog) {
         r.piece = common_token_to_piece(vocab_, r.token, false);

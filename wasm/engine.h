@@ -90,6 +90,16 @@ struct StepResult {
     bool        eog = false;    // end of generation: token not decoded, not part of the text
     bool        context_full = false;
     std::vector<std::pair<int32_t, float>> top;  // raw logits of the best candidates, if asked
+    // With logprobs asked: the token's log-probability under the model (log-softmax of
+    // the raw logits, before sampling settings and grammar) and the best alternatives.
+    bool  has_logprob = false;
+    float logprob = 0;
+    std::vector<std::pair<int32_t, float>> top_logprobs;
+};
+
+struct ScoreResult {
+    std::vector<int32_t> tokens;
+    std::vector<float>   logprobs;  // logprobs[i] of tokens[i + 1] given tokens[0..i]
 };
 
 struct Timings {
@@ -124,7 +134,9 @@ class Engine {
     // Evaluates the prompt (reusing the longest cached prefix) and prepares the sampler.
     void generate_start(const std::vector<int32_t> & prompt, const SamplingParams & s);
     // Samples one token and, unless it ends generation, feeds it back.
-    StepResult step(int32_t n_top);
+    StepResult step(int32_t n_top, int32_t n_logprobs = -1);
+    // Log-probabilities of each token of `tokens` after the ones before it (no sampling).
+    ScoreResult score(const std::vector<int32_t> & tokens);
     void generate_end();
     bool generating() const { return generating_; }
 

@@ -168,13 +168,16 @@ async function generate(id, p) {
         return reply(id, { ok: false, code: "aborted", message: "generation cancelled",
           stats: (await engine.action("timings")).timings });
       }
-      const s = await engine.action("step");
+      // logprobs: -1 none, k >= 0 the token's logprob and its k best alternatives.
+      const s = await engine.action("step", p.logprobs >= 0 ? { logprobs: p.logprobs } : {});
       if (s.eog) {
         finish = "stop";
         break;
       }
       const bytes = new Uint8Array(s.bytes);
-      event(id, "token", { token: s.token, bytes }, [bytes.buffer]);
+      const data = { token: s.token, bytes };
+      if (s.logprob !== undefined) Object.assign(data, { logprob: s.logprob, top_logprobs: s.top_logprobs });
+      event(id, "token", data, [bytes.buffer]);
       if (s.context_full) {
         finish = "context_full";
         break;
@@ -203,6 +206,10 @@ const handlers = {
   load,
   generate,
   tokenize: async (id, p) => reply(id, await engine.action("tokenize", p)),
+  score: async (id, p) => {
+    if (generating !== null) return fail(id, "busy", "a generation is running in this engine");
+    return reply(id, await engine.action("score", p));
+  },
   detokenize: async (id, p) => reply(id, await engine.action("detokenize", p)),
   chat_format: async (id, p) => reply(id, await engine.action("chat_format", p)),
   info: async (id) => reply(id, await engine.action("info")),

@@ -35,7 +35,9 @@ class _CheckedFuture(asyncio.Future):
 
 def _checked_events(on_event: EventHandler) -> EventHandler:
     def relay(name: str, data: dict[str, Any]) -> None:
-        assert set(data) == set(EVENTS[name]), (name, data)
+        # logprob/top_logprobs ride on token events only when the generate request asked for them.
+        optional = {"logprob", "top_logprobs"} if name == "token" else set()
+        assert set(EVENTS[name]) - optional <= set(data) <= set(EVENTS[name]), (name, data)
         on_event(name, data)
     return relay
 
@@ -96,6 +98,9 @@ class FakeTransport(Transport):
             return {"ok": True, "tokens": [ord(c) for c in p["text"]]}
         if type == "detokenize":
             return {"ok": True, "text": "".join(chr(t) for t in p["tokens"])}
+        if type == "score":  # the fake's model: token t follows with logprob -t/100
+            lps = [-t / 100 for t in p["tokens"][1:]]
+            return {"ok": True, "tokens": p["tokens"], "logprobs": lps, "total": sum(lps)}
         if type == "cancel":
             self.cancelled.add(p["target"])
             return {"ok": True}
@@ -131,7 +136,10 @@ class FakeTransport(Transport):
                     return
                 n += 1
                 if on_event:
-                    on_event("token", {"token": n, "bytes": tok})
+                    data: dict[str, Any] = {"token": n, "bytes": tok}
+                    if p.get("logprobs", -1) >= 0:  # the fake's choice is always its best: logprob -0.1
+                        data |= {"logprob": -0.1, "top_logprobs": [[n, -0.1], [n + 1, -2.5]][: p["logprobs"]]}
+                    on_event("token", data)
             await asyncio.sleep(0)
             stats = {"n_prompt": len(p["prompt"]), "n_cached": 0, "n_generated": n, "prefill_ms": 10.0,
                      "decode_ms": 20.0 * max(n, 1), "load_ms": 1.0}

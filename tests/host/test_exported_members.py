@@ -10,7 +10,8 @@ PUBLIC = {
     "LLM", "BadRequestError", "CacheError", "ContextOverflowError", "EngineCrashedError", "GGUFInfo",
     "GPUDeviceLostError", "GPUFallbackWarning", "GenerationCancelled", "GenerationStats", "IncompleteJSONError",
     "LLMError", "LoadReport",
-    "ModelInfo", "ModelLoadError", "ModelSourceError", "TokenStream", "UnsupportedEnvironmentError", "cache",
+    "ModelInfo", "ModelLoadError", "ModelSourceError", "ScoreResult", "TokenLogprob", "TokenStream",
+    "UnsupportedEnvironmentError", "cache",
     "capabilities", "choice_grammar", "inspect",
 }
 

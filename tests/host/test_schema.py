@@ -136,3 +136,34 @@ def test_json_schema_with_grammar_is_a_value_error_before_anything_is_sent() -> 
 
     t = asyncio.run(main())
     assert not [typ for _, typ, _ in t.sent if typ == "generate"]
+
+
+def test_logprobs_are_recorded_per_token_and_validated() -> None:
+    from pyodide_llm import TokenLogprob
+
+    async def main():
+        llm, t = await _load([b"a", b"b"])
+        stream = llm.complete("x", logprobs=True, top_logprobs=2, temperature=0)
+        text = await stream.text()
+        plain = llm.complete("x")
+        await plain.text()
+        return text, stream.logprobs, plain.logprobs, t
+
+    text, records, none, t = asyncio.run(main())
+    assert text == "ab" and none == []
+    assert records == [TokenLogprob(1, "a", -0.1, [(1, -0.1), (2, -2.5)]), TokenLogprob(2, "b", -0.1, [(2, -0.1),
+                                                                                                   (3, -2.5)])]
+    sent = [p.get("logprobs") for _, typ, p in t.sent if typ == "generate"]
+    assert sent == [2, None], "asked only when wanted"
+    for bad in ({"top_logprobs": 99}, {"top_logprobs": -1}, {"logprobs": "yes"}, {"top_logprobs": True}):
+        with pytest.raises(ValueError, match="logprobs"):
+            asyncio.run(_load([b"a"]))[0].complete("x", **bad)
+
+
+def test_score_returns_each_tokens_logprob_and_the_total() -> None:
+    async def main():
+        llm, _ = await _load([b"a"])
+        return await llm.score("ab")
+
+    r = asyncio.run(main())
+    assert r.tokens == [97, 98] and r.logprobs == [-0.98] and r.total == pytest.approx(-0.98)
