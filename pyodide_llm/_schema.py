@@ -147,10 +147,9 @@ def _build(hint: Any, value: Any) -> Any:
     if origin is dict and len(args) == 2 and isinstance(value, dict):
         return {k: _build(args[1], v) for k, v in value.items()}
     if origin in (Union, types.UnionType):
-        for a in args:  # the first member the value fits (None first for optionals)
-            if a is type(None) and value is None:
-                return None
-        for a in args:
+        if value is None and type(None) in args:
+            return None
+        for a in args:  # the first member the value fits
             if a is not type(None):
                 try:
                     return _build(a, value)
