@@ -33,6 +33,7 @@ gc.collect()
 _json.dumps(True)
 """, timeout=180)
     assert loaded.engine_workers("wasm32-mt")
+    before = loaded.ended_engines()
     r = loaded.run("""
 text = "".join([p async for p in stream])
 del stream
@@ -41,7 +42,7 @@ _json.dumps(text)
 """)
     assert r.startswith(" 6,"), r
     # Rebinding or deleting the last reference frees the engine, as re-running a notebook cell does.
-    loaded.wait_for("the dropped engine's workers to end", lambda: not loaded.engine_workers("wasm32-mt"))
+    loaded.wait_ended("the dropped engine's workers", "wasm32-mt", before)
     assert loaded.run("_json.dumps(len(await llm.tokenize('still here')) > 0)") is True
 
 
@@ -60,6 +61,7 @@ await asyncio.wait_for(arrived.wait(), 60)
 _json.dumps(True)
 """, timeout=90)
     assert loaded.engine_workers("wasm32-mt")
+    before = loaded.ended_engines()
     r = loaded.run("""
 loading.cancel()
 try:
@@ -70,5 +72,5 @@ except asyncio.CancelledError:
 _json.dumps(outcome)
 """)
     assert r == "cancelled"
-    loaded.wait_for("the cancelled load's workers to end", lambda: not loaded.engine_workers("wasm32-mt"))
+    loaded.wait_ended("the cancelled load's workers", "wasm32-mt", before)
     assert loaded.run("_json.dumps(len(await llm.tokenize('still here')) > 0)") is True

@@ -44,8 +44,10 @@ _json.dumps({"reused": second.load_report.engine_reused, "text": text})
 """, timeout=180)
     assert r["reused"] and r["text"].startswith(" 6,"), r
     assert sorted(fresh.engine_workers("wasm32-mt")) == idle  # the same worker and pthreads, no new ones
-    fresh.run("await second.close(keep_engine=False)\n_json.dumps(True)")
-    fresh.wait_for("the engine closed with keep_engine=False to end", lambda: not fresh.engine_workers("wasm32-mt"))
+    before = fresh.ended_engines()
+    assert fresh.run("await second.close(keep_engine=False)\nfrom pyodide_llm._browser.files import module\n"
+                     "_json.dumps((await module('js/client.mjs')).idleEngines())") == 0, "none parked"
+    fresh.wait_ended("the engine closed with keep_engine=False", "wasm32-mt", before)
 
 
 def test_load_close_cycles_do_not_grow_the_tab(fresh):
