@@ -22,6 +22,9 @@ one concern per module, and where the next features go:
 ``_env``, ``_browser/``  "are we in a browser"; everything that imports ``js``
 ``cache``              public: the browser's model cache
 ``_host/``             ``python -m pyodide_llm bundle`` / ``serve`` (plain CPython)
+``_schema``            ``json_schema=``: classes to JSON schemas and back
+``_chat``, ``_tools``  chat requests (OpenAI-shaped messages), tools from functions, ``ToolCall``
+``_agent``             ``LLM.run``: the loop that runs the model's tool calls
 =====================  ==========================================================
 
 WebGPU detection (``navigator.gpu``, the adapter, ``shader-f16``, JSPI) lives in
@@ -29,8 +32,7 @@ WebGPU detection (``navigator.gpu``, the adapter, ``shader-f16``, JSPI) lives in
 decision made from what it found is ``_gpu``'s, and ``_loading`` plans the engine
 with it (the backend first, then the variant and threads).
 
-Planned rooms: JSON schemas and tools in ``_schema.py`` / ``_tools.py`` (sampling
-options, stream results); embeddings, batches and sessions in ``_embed.py`` / ``_batch.py`` /
+Planned rooms: embeddings, batches and sessions in ``_embed.py`` / ``_batch.py`` /
 ``_session.py`` on the same transport; a remote OpenAI-compatible backend in
 ``_remote/`` as a second ``Transport``-like client with the same streams.
 """
@@ -51,6 +53,7 @@ from ._errors import (
     LLMError,
     ModelLoadError,
     ModelSourceError,
+    ToolCallError,
     UnsupportedEnvironmentError,
 )
 from ._gguf import GGUFInfo
@@ -59,6 +62,7 @@ from ._llm import LLM
 from ._options import choice_grammar
 from ._results import GenerationStats, LoadReport, ModelInfo, ScoreResult
 from ._stream import TokenLogprob, TokenStream
+from ._tools import ToolCall
 
 __version__ = "0.0.1"
 
@@ -82,6 +86,8 @@ __all__ = [
     "ScoreResult",
     "TokenLogprob",
     "TokenStream",
+    "ToolCall",
+    "ToolCallError",
     "UnsupportedEnvironmentError",
     "cache",
     "capabilities",

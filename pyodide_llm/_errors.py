@@ -10,6 +10,8 @@
     ├── ContextOverflowError (LLMError, ValueError)  prompt does not fit in n_ctx
     ├── BadRequestError (LLMError, ValueError)  the engine refused a request's values
     ├── GenerationCancelled (LLMError)     the engine stopped a generation on request
+    ├── ToolCallError (LLMError)           llm.run(raise_tool_errors=True): a tool raised, or the
+    │                                      model called a tool that is not there
     ├── EngineCrashedError (LLMError, RuntimeError)  the worker died; the model is gone
     │   └── GPUDeviceLostError             the WebGPU device was lost (driver reset, GPU
     │                                      process crash, tab in the background too long)
@@ -45,6 +47,7 @@ __all__ = [
     "LLMError",
     "ModelLoadError",
     "ModelSourceError",
+    "ToolCallError",
     "UnsupportedEnvironmentError",
     "crashed_reply",
     "error_from_reply",
@@ -105,6 +108,18 @@ class GenerationCancelled(LLMError):
     """The generation was cancelled before it finished."""
 
 
+class ToolCallError(LLMError):
+    """A tool call failed in ``llm.run(..., raise_tool_errors=True)`` (code ``tool_error``).
+
+    The tool raised (the exception is ``__cause__``), or the model called a name
+    that is not one of the Python functions given (``LookupError`` as the cause).
+    ``call`` is the :class:`ToolCall`. Without ``raise_tool_errors`` the error is
+    reported to the model as the tool's result instead.
+    """
+
+    call: object = None
+
+
 class EngineCrashedError(LLMError, RuntimeError):
     """The engine worker died; load the model again."""
 
@@ -134,7 +149,8 @@ class GPUFallbackWarning(RuntimeWarning):
 
 _CLASSES: tuple[type[LLMError], ...] = (
     LLMError, ModelSourceError, CacheError, ModelLoadError, ContextOverflowError, BadRequestError,
-    IncompleteJSONError, GenerationCancelled, EngineCrashedError, GPUDeviceLostError, UnsupportedEnvironmentError)
+    IncompleteJSONError, GenerationCancelled, ToolCallError, EngineCrashedError, GPUDeviceLostError,
+    UnsupportedEnvironmentError)
 _BY_NAME: dict[str, type[LLMError]] = {cls.__name__: cls for cls in _CLASSES}
 
 

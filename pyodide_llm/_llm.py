@@ -7,6 +7,8 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from ._agent import run_tools
+from ._chat import Message, ToolRequest, check_messages, tool_request
 from ._env import browser, require_browser
 from ._errors import GPUFallbackWarning, LLMError, error_from_reply
 from ._gpu import GpuSetting, offload_shortfall
@@ -18,19 +20,6 @@ from ._results import GenerationStats, LoadReport, ModelInfo, ScoreResult
 from ._schema import Schema, to_schema
 from ._stream import Prepare, TokenStream
 from ._transport import PendingCall, Transport
-
-Message = dict[str, str]
-
-
-def _check_messages(messages: Any) -> list[Message]:
-    if not isinstance(messages, Sequence) or isinstance(messages, (str, bytes)) or not messages:
-        raise ValueError("messages must be a non-empty list of {'role': ..., 'content': ...} dicts")
-    out = []
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-            raise ValueError(f"messages[{i}] must be a dict with string 'role' and 'content', got {m!r}")
-        out.append({"role": m["role"], "content": m["content"]})
-    return out
 
 
 async def _start_engine(model: ModelSource, opts: LoadOptions, cache: bool | str) -> tuple[Transport, EnginePlan]:
@@ -54,6 +43,16 @@ def _schema_option(json_schema: Any, sampling: dict[str, Any]) -> Schema | None:
     schema = to_schema(json_schema)
     sampling["json_schema"] = schema.text()
     return schema
+
+
+def _parse_with(payload: dict[str, Any], fmt: dict[str, Any], calls: ToolRequest) -> None:
+    """Ask the engine to parse this chat's output (tools that may be called, or a template that
+    reasons): its syntax, and the tool-call grammar when the template has one."""
+    if not (calls.active or fmt.get("supports_thinking")):
+        return
+    payload["syntax"] = fmt["syntax"]
+    if calls.active and (fmt.get("sampling") or {}).get("grammar"):
+        payload["sampling"]["chat"] = fmt["sampling"]
 
 
 def _logprobs_option(logprobs: Any, top_logprobs: Any) -> int:
@@ -116,7 +115,7 @@ class LLM:
     @classmethod
     async def load(cls, source: str | Sequence[str] | bytes | memoryview | Any, *, n_ctx: int = 2048,
                    n_threads: int | None = None, n_batch: int = 512, variant: str = "auto",
-                   gpu: GpuSetting = "auto", n_gpu_layers: int | None = None,
+                   gpu: GpuSetting = "auto", n_gpu_layers: int | None = None, chat_template: str | None = None,
                    progress: ProgressCallback | bool | None = None, cache: bool | str = True,
                    sha256: str | Sequence[str] | None = None, transport: Transport | None = None) -> LLM:
         """Load a GGUF model from a URL (absolute or page-relative), a split model, bytes or a File.
@@ -156,6 +155,11 @@ class LLM:
             output layer). ``0`` keeps the model on the CPU
             (``ValueError`` with ``gpu=True``); a negative count is a ``ValueError``.
             ``llm.info.n_gpu_layers`` and ``llm.info.backend`` say what llama.cpp really did.
+        chat_template
+            A Jinja chat template to use instead of the one in the GGUF (llama.cpp's
+            Jinja engine renders it; the tool-call and reasoning formats are read from
+            it, as llama-server's ``--chat-template-file``). One that does not parse
+            raises :class:`LLMError` (``template_failed``) and nothing stays loaded.
         progress
             Called with ``(loaded, total, stage)`` while the model downloads (``download``),
             is read from the cache (``cache``) or a File (``read``), and loads (``load``).
@@ -207,6 +211,8 @@ class LLM:
         opts = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, variant=variant, gpu=gpu,
                            n_gpu_layers=n_gpu_layers)
         check_cache(cache)
+        if chat_template is not None and (not isinstance(chat_template, str) or not chat_template.strip()):
+            raise ValueError("chat_template must be a non-empty Jinja template string")
         on_progress = resolve_progress(progress)
         if transport is None:
             require_browser("LLM.load")  # before anything else: the one error that matters here
@@ -217,6 +223,8 @@ class LLM:
             plan = own_engine_plan(opts)
         payload = {**model.payload(cache), "n_ctx": opts.n_ctx, "n_threads": plan.n_threads,
                    "n_batch": opts.n_batch, "n_gpu_layers": plan.gpu.n_gpu_layers, "offload_kqv": plan.gpu.offload_kqv}
+        if chat_template is not None:
+            payload["chat_template"] = chat_template
         reply = await _load_into(transport, payload, on_progress)
         _warn_on_fallback(plan, reply["info"])
         report = LoadReport.from_reply(reply, engine_reused=transport.reused_engine)
@@ -224,34 +232,85 @@ class LLM:
 
     # -- generation -----------------------------------------------------------------
 
-    def chat(self, messages: Sequence[Message], *, json_schema: Any = None, logprobs: bool = False,
-             top_logprobs: int = 0, **sampling: Any) -> TokenStream:
+    def chat(self, messages: Sequence[Message], *, tools: Any = None, tool_choice: Any = "auto",
+             parallel_tool_calls: bool = False, enable_thinking: bool = True, json_schema: Any = None,
+             logprobs: bool = False, top_logprobs: int = 0, **sampling: Any) -> TokenStream:
         """Stream the answer to a conversation, rendered with the model's own chat template.
 
+        ``messages`` are OpenAI-shaped dicts: ``role`` and ``content``; an assistant
+        message may carry ``tool_calls`` (``content`` None), a tool message
+        ``tool_call_id`` (``stream.message`` is the assistant turn to append).
+
         Sampling keywords: ``max_tokens, temperature, top_k, top_p, min_p,
-        repeat_penalty, seed, stop, grammar``. Raises ``ValueError`` at once for bad values.
+        repeat_penalty, presence_penalty, frequency_penalty, seed, stop, grammar``.
+        Raises ``ValueError`` at once for bad values.
+
+        ``tools``: OpenAI tool dicts or plain Python functions (name, docstring,
+        signature and type hints become the schema). llama.cpp's chat code renders
+        them into the prompt, constrains a call with its grammar and parses the output
+        (the template's own format: Hermes, Qwen, Llama 3.x, Mistral, ...): the stream
+        yields the answer's text and then each :class:`ToolCall`; ``stream.tool_calls``
+        lists them. ``tool_choice``: ``"auto"``, ``"required"``, ``"none"`` or a tool's
+        name (that one, required). ``parallel_tool_calls`` lets the model make more
+        than one call per turn. :meth:`run` runs the calls for you.
+
+        ``enable_thinking``: for a template that reasons (``<think>``), let it
+        (the reasoning goes to ``stream.reasoning``, not the text); ``False`` asks the
+        template not to.
 
         ``json_schema``: a JSON Schema dict, a dataclass, a ``TypedDict`` or a pydantic
         model class; the output is constrained to it (llama.cpp's own schema-to-grammar
         converter, in the engine) and ``await stream.json()`` returns the parsed value,
         an instance of the class when a class was given. A schema llama.cpp cannot
         convert raises :class:`BadRequestError` (a ``ValueError``) with its message;
-        with ``grammar=`` too, ``ValueError``.
+        with ``grammar=`` or ``tools=`` too, ``ValueError``.
 
         ``logprobs=True`` records each generated token's log-probability under the
         model in ``stream.logprobs`` (:class:`TokenLogprob`); ``top_logprobs=k``
         (0-20, implies ``logprobs``) adds its ``k`` best alternatives.
         """
-        msgs = _check_messages(messages)
+        msgs = check_messages(messages)
+        calls = tool_request(tools, tool_choice)
+        if calls.active and (json_schema is not None or sampling.get("grammar")):
+            raise ValueError("tools= cannot be combined with json_schema= or grammar=: the tool-call grammar is "
+                             "the constraint (use tool_choice='none' to constrain the answer instead)")
+        for name, value in (("parallel_tool_calls", parallel_tool_calls), ("enable_thinking", enable_thinking)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be True or False, got {value!r}")
         schema = _schema_option(json_schema, sampling)
         n_logprobs = _logprobs_option(logprobs, top_logprobs)
         s = sampling_from_kwargs(sampling)
+        request = {"messages": msgs, "add_generation_prompt": True, **calls.payload(),
+                   "parallel_tool_calls": parallel_tool_calls, "enable_thinking": enable_thinking}
 
         async def prepare() -> tuple[dict[str, Any], tuple[str, ...]]:
-            fmt = await self._transport.call("chat_format", {"messages": msgs, "add_generation_prompt": True})
-            return await self._begin(fmt["prompt"], s, n_logprobs), tuple(fmt.get("stops") or ())
+            fmt = await self._transport.call("chat_format", request)
+            payload = await self._begin(fmt["prompt"], s, n_logprobs)
+            _parse_with(payload, fmt, calls)
+            return payload, tuple(fmt.get("stops") or ())
 
         return self._stream(s, prepare, schema)
+
+    async def run(self, messages: Sequence[Message], *, tools: Any, tool_choice: Any = "auto", max_rounds: int = 5,
+                  raise_tool_errors: bool = False, **options: Any) -> str:
+        """Chat with tools until the model answers: its calls run as Python, their results go back.
+
+        Each round streams an answer with :meth:`chat`; every :class:`ToolCall` in it is
+        run (the function awaited if it is async) with its parsed arguments, and the
+        result goes back to the model as a tool message. Returns the first answer that
+        calls no tool. After ``max_rounds`` rounds of calls the model is asked once more
+        with ``tool_choice="none"``. ``tool_choice`` applies to the first round only
+        (later rounds are ``"auto"``, so ``"required"`` cannot loop forever).
+
+        A tool that raises, or a call of a name that is not one of the Python
+        functions in ``tools`` (the model invented it, or the tool is only a dict),
+        is reported to the model as the tool's result (``"error: ..."``) so it can
+        recover; with ``raise_tool_errors=True`` it raises :class:`ToolCallError`
+        instead. ``options`` are :meth:`chat`'s (sampling, ``parallel_tool_calls``, ...).
+        ``messages`` is not changed.
+        """
+        return await run_tools(self, messages, tools=tools, tool_choice=tool_choice, max_rounds=max_rounds,
+                               raise_tool_errors=raise_tool_errors, options=options)
 
     def complete(self, prompt: str, *, json_schema: Any = None, logprobs: bool = False, top_logprobs: int = 0,
                  **sampling: Any) -> TokenStream:

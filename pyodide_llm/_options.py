@@ -39,6 +39,8 @@ class Sampling:
     ignore_eos: bool = False
     grammar: str = ""
     json_schema: str = ""  # JSON text; the engine makes it a grammar (llama.cpp's json_schema_to_grammar)
+    presence_penalty: float = 0.0  # llama.cpp's penalty_present, over the last repeat_last_n tokens (-2..2)
+    frequency_penalty: float = 0.0  # penalty_freq (-2..2)
 
     def engine_payload(self) -> dict[str, Any]:
         """The ``sampling`` object of a ``generate`` request."""
@@ -47,7 +49,7 @@ class Sampling:
         d.pop("stop")
         if d["seed"] is None:
             d.pop("seed")
-        for key in ("grammar", "json_schema"):
+        for key in ("grammar", "json_schema", "presence_penalty", "frequency_penalty"):
             if not d[key]:
                 d.pop(key)
         return d
@@ -69,7 +71,8 @@ def _number(name: str, value: Any) -> float:
 
 _MEANING = {"temperature": " (0 is greedy)", "top_k": " (0 disables it)", "repeat_penalty": " (1 disables it)",
             "n_ctx": " (0 means the model's training context)"}
-_NUMBERS = ("max_tokens", "temperature", "top_k", "top_p", "min_p", "repeat_penalty")
+_NUMBERS = ("max_tokens", "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "presence_penalty",
+            "frequency_penalty")
 
 
 def _stop_strings(stop: Any) -> tuple[str, ...]:

@@ -51,7 +51,7 @@ class Schema:
         """The parsed JSON ``value`` as the target class (the value itself for a plain schema)."""
         if self.target is None:
             return value
-        return _build(self.target, value)
+        return build_typed(self.target, value)
 
 
 def to_schema(spec: Any) -> Schema:
@@ -91,14 +91,14 @@ def _object_schema(cls: type) -> dict[str, Any]:
     else:
         names = list(hints)
         required = [n for n in names if n in getattr(cls, "__required_keys__", set(names))]
-    props = {n: _type_schema(hints[n], f"{cls.__name__}.{n}") for n in names}
+    props = {n: type_schema(hints[n], f"{cls.__name__}.{n}") for n in names}
     out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
     if required:
         out["required"] = required
     return out
 
 
-def _type_schema(hint: Any, where: str) -> dict[str, Any]:
+def type_schema(hint: Any, where: str) -> dict[str, Any]:
     if hint in _SCALARS:
         return dict(_SCALARS[hint])
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
@@ -109,21 +109,21 @@ def _type_schema(hint: Any, where: str) -> dict[str, Any]:
     if origin is Literal:
         return {"enum": list(args)}
     if origin in (Union, types.UnionType):
-        return {"anyOf": [_type_schema(a, where) for a in args]}
+        return {"anyOf": [type_schema(a, where) for a in args]}
     if origin in (list, set, frozenset) and len(args) == 1:
-        return {"type": "array", "items": _type_schema(args[0], where)}
+        return {"type": "array", "items": type_schema(args[0], where)}
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        return {"type": "array", "items": _type_schema(args[0], where)}
+        return {"type": "array", "items": type_schema(args[0], where)}
     if origin is tuple and args:
-        return {"type": "array", "prefixItems": [_type_schema(a, where) for a in args],
+        return {"type": "array", "prefixItems": [type_schema(a, where) for a in args],
                 "minItems": len(args), "maxItems": len(args)}
     if origin is dict and len(args) == 2 and args[0] is str:
-        return {"type": "object", "additionalProperties": _type_schema(args[1], where)}
+        return {"type": "object", "additionalProperties": type_schema(args[1], where)}
     raise TypeError(f"{where}: the type {hint!r} has no JSON schema; use str, int, float, bool, None, list, "
                     "dict[str, ...], Literal, an Enum, a union of those, or a nested dataclass/TypedDict")
 
 
-def _build(hint: Any, value: Any) -> Any:
+def build_typed(hint: Any, value: Any) -> Any:
     """``value`` (parsed JSON that matches the schema of ``hint``) as ``hint``'s Python type."""
     if isinstance(hint, type):
         if hasattr(hint, "model_validate") and hasattr(hint, "model_json_schema"):
@@ -132,27 +132,27 @@ def _build(hint: Any, value: Any) -> Any:
             return hint(value)
         if dataclasses.is_dataclass(hint) and isinstance(value, dict):
             hints = get_type_hints(hint)
-            return hint(**{k: _build(hints[k], v) for k, v in value.items() if k in hints})
+            return hint(**{k: build_typed(hints[k], v) for k, v in value.items() if k in hints})
         if typing.is_typeddict(hint) and isinstance(value, dict):
             hints = get_type_hints(hint)
-            return {k: _build(hints[k], v) if k in hints else v for k, v in value.items()}
+            return {k: build_typed(hints[k], v) if k in hints else v for k, v in value.items()}
         return value
     origin, args = get_origin(hint), get_args(hint)
     if origin in (list, set, frozenset) and args and isinstance(value, list):
-        return origin(_build(args[0], v) for v in value)
+        return origin(build_typed(args[0], v) for v in value)
     if origin is tuple and args and isinstance(value, list):
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_build(args[0], v) for v in value)
-        return tuple(_build(a, v) for a, v in zip(args, value, strict=False))
+            return tuple(build_typed(args[0], v) for v in value)
+        return tuple(build_typed(a, v) for a, v in zip(args, value, strict=False))
     if origin is dict and len(args) == 2 and isinstance(value, dict):
-        return {k: _build(args[1], v) for k, v in value.items()}
+        return {k: build_typed(args[1], v) for k, v in value.items()}
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         for a in args:  # the first member the value fits
             if a is not type(None):
                 try:
-                    return _build(a, value)
+                    return build_typed(a, value)
                 except (TypeError, ValueError):
                     continue
     return value

@@ -3,6 +3,7 @@
 // Each action validates its request fully before touching the engine, so a bad
 // request never leaves the engine half-changed.
 #include "engine.h"
+#include "chat_io.h"
 #include "plm_abi.h"
 #include "checksum.h"
 #include "sha256.h"
@@ -17,6 +18,7 @@
 #include <malloc.h>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 using json = nlohmann::ordered_json;
@@ -124,6 +126,12 @@ std::string schema_grammar(const json & schema) {
     }
 }
 
+// The parse of the running generation, when its generate_start named a chat syntax.
+std::unique_ptr<ChatStream> & chat_stream() {
+    static std::unique_ptr<ChatStream> s;
+    return s;
+}
+
 SamplingParams sampling_from(const json & req) {
     SamplingParams s;
     const json & j = req.contains("sampling") ? req["sampling"] : json::object();
@@ -142,6 +150,21 @@ SamplingParams sampling_from(const json & req) {
         s.grammar = schema_grammar(j["json_schema"]);
     }
     s.ignore_eos     = get_or<bool>(j, "ignore_eos", false);
+    s.presence_penalty  = get_or<float>(j, "presence_penalty", 0.0f);
+    s.frequency_penalty = get_or<float>(j, "frequency_penalty", 0.0f);
+    if (!(s.presence_penalty >= -2 && s.presence_penalty <= 2) ||
+        !(s.frequency_penalty >= -2 && s.frequency_penalty <= 2)) {
+        throw EngineError(code::bad_request, "presence_penalty and frequency_penalty must be in -2..2");
+    }
+    if (j.contains("chat") && !j["chat"].is_null()) {
+        if (!j["chat"].is_object()) {
+            throw EngineError(code::bad_request, "sampling.chat must be chat_format's 'sampling' object");
+        }
+        if (!s.grammar.empty() && !j["chat"].value("grammar", std::string()).empty()) {
+            throw EngineError(code::bad_request, "a tool-call grammar and 'grammar'/'json_schema' cannot be combined");
+        }
+        s.chat = j["chat"].dump();
+    }
     // The bounds of protocol.json "limits" (Python validates with the same table;
     // tests/node/protocol.test.mjs checks these guards against it).
     const bool seed_ok = !j.contains("seed") || j["seed"].is_null() || (seed >= 0 && seed <= 4294967294LL);
@@ -175,6 +198,7 @@ const std::map<std::string, Handler> & handlers() {
              p.mmap       = get_or<bool>(r, "mmap", false);
              p.n_gpu_layers = get_or<int32_t>(r, "n_gpu_layers", 0);
              p.offload_kqv  = get_or<bool>(r, "offload_kqv", true);
+             p.chat_template = get_or<std::string>(r, "chat_template", "");
              if ((int) !p.path.empty() + (int) (p.data != nullptr) + (int) !p.split_paths.empty() != 1) {
                  throw EngineError(code::bad_request, "'load' needs exactly one of 'path', 'paths' or 'ptr'+'size'");
              }
@@ -226,22 +250,23 @@ const std::map<std::string, Handler> & handlers() {
                                                       get_or<bool>(r, "unparse_special", false))}};
          }},
         {"chat_format", [](const json & r) {
-             auto it = r.find("messages");
-             if (it == r.end() || !it->is_array()) {
-                 throw EngineError(code::bad_request, "'chat_format' needs a list 'messages' of {role, content}");
+             if (!r.contains("messages") || !r["messages"].is_array() || r["messages"].empty()) {
+                 throw EngineError(code::bad_request, "'chat_format' needs a non-empty list 'messages'");
              }
-             std::vector<ChatMessage> msgs;
-             for (const auto & m : *it) {
-                 if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
-                     !m["content"].is_string()) {
-                     throw EngineError(code::bad_request, "each message needs string fields 'role' and 'content'");
-                 }
-                 msgs.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+             if (r.contains("tools") && !r["tools"].is_null() && !r["tools"].is_array()) {
+                 throw EngineError(code::bad_request, "'tools' must be a list of OpenAI tool objects");
              }
-             std::vector<std::string> stops;
-             std::string prompt = engine().apply_chat_template(msgs, get_or<bool>(r, "add_generation_prompt", true),
-                                                               get_or<std::string>(r, "template", ""), &stops);
-             return json{{"prompt", prompt}, {"stops", stops}};
+             return chat_render(engine().model(), engine().chat_templates(), get_or<std::string>(r, "template", ""),
+                                r);
+         }},
+        {"chat_parse", [](const json & r) {
+             auto text = r.find("text");
+             auto syntax = r.find("syntax");
+             if (text == r.end() || !text->is_string() || syntax == r.end() || !syntax->is_object()) {
+                 throw EngineError(code::bad_request, "'chat_parse' needs a string 'text' and an object 'syntax'");
+             }
+             return json{{"message", chat_parse(text->get<std::string>(), get_or<bool>(r, "partial", false),
+                                                *syntax)}};
          }},
         {"generate_start", [](const json & r) {
              std::vector<int32_t> prompt;
@@ -256,7 +281,12 @@ const std::map<std::string, Handler> & handlers() {
                                             get_or<bool>(r, "parse_special", true));
              }
              SamplingParams s = sampling_from(r);
+             std::unique_ptr<ChatStream> stream;
+             if (r.contains("syntax") && r["syntax"].is_object()) {
+                 stream = std::make_unique<ChatStream>(r["syntax"]);  // checked before the prefill
+             }
              engine().generate_start(prompt, s);
+             chat_stream() = std::move(stream);
              const Timings t = engine().timings();
              return json{{"n_prompt", t.n_prompt}, {"n_cached", t.n_cached}, {"prefill_ms", t.prefill_ms}};
          }},
@@ -268,6 +298,9 @@ const std::map<std::string, Handler> & handlers() {
              const StepResult s = engine().step(get_or<int32_t>(r, "n_top", 0), n_logprobs);
              json out{{"token", s.token}, {"bytes", bytes_array(s.piece)}, {"eog", s.eog},
                       {"context_full", s.context_full}};
+             if (chat_stream() && !s.eog) {
+                 out["delta"] = chat_stream()->feed(s.piece);  // what the parsed message gained
+             }
              if (s.has_logprob) {
                  out["logprob"] = s.logprob;
                  json top = json::array();
@@ -295,6 +328,7 @@ const std::map<std::string, Handler> & handlers() {
          }},
         {"generate_end", [](const json &) {
              engine().generate_end();
+             chat_stream().reset();
              return json::object();
          }},
         {"timings", [](const json &) { return json{{"timings", timings_json(engine().timings())}}; }},

@@ -4,6 +4,7 @@
 // look at its message queue (cancel, close) between tokens; the abort flag covers
 // the long calls (prompt prefill) through llama.cpp's abort callback.
 #include "engine.h"
+#include "chat_io.h"
 
 #include "chat.h"
 #include "common.h"
@@ -174,6 +175,7 @@ Engine::~Engine() { unload(); }
 void Engine::unload() {
     generate_end();
     tmpls_.reset();
+    chat_template_.clear();
     if (ctx_) {
         llama_free(ctx_);
         ctx_ = nullptr;
@@ -302,9 +304,14 @@ void Engine::load(const LoadParams & p) {
         gpu_kv_bytes_ = (uint64_t) (g_gpu_kv_mib.load() * 1048576.0);
     }
     try {
-        tmpls_.reset(common_chat_templates_init(model_, "").release());
-    } catch (const std::exception &) {
-        tmpls_.reset();  // a broken template only disables chat formatting
+        tmpls_.reset(common_chat_templates_init(model_, p.chat_template).release());
+        chat_template_ = p.chat_template;
+    } catch (const std::exception & e) {
+        tmpls_.reset();  // a broken GGUF template only disables chat formatting
+        if (!p.chat_template.empty()) {  // but one the caller gave is their mistake
+            unload();
+            throw EngineError(code::template_failed, std::string("chat_template does not parse: ") + e.what());
+        }
     }
     timings_         = Timings{};
     timings_.load_ms = (ggml_time_us() - t0) / 1000.0;
@@ -385,39 +392,14 @@ std::string Engine::token_piece(int32_t token, bool special) const {
     return common_token_to_piece(vocab_, token, special);
 }
 
-std::string Engine::apply_chat_template(const std::vector<ChatMessage> & messages, bool add_generation_prompt,
-                                        const std::string & override_template,
-                                        std::vector<std::string> * extra_stops) const {
+const llama_model * Engine::model() const {
     require_model();
-    common_chat_templates_ptr own;
-    const common_chat_templates * t = tmpls_.get();
-    try {
-        if (!override_template.empty()) {
-            own = common_chat_templates_init(model_, override_template);
-            t   = own.get();
-        }
-        if (!t) {
-            throw EngineError(code::template_failed, "the model has no usable chat template; pass one explicitly");
-        }
-        common_chat_templates_inputs in;
-        for (const auto & m : messages) {
-            common_chat_msg msg;
-            msg.role    = m.role;
-            msg.content = m.content;
-            in.messages.push_back(std::move(msg));
-        }
-        in.add_generation_prompt = add_generation_prompt;
-        in.use_jinja             = true;
-        common_chat_params out   = common_chat_templates_apply(t, in);
-        if (extra_stops) {
-            *extra_stops = out.additional_stops;
-        }
-        return out.prompt;
-    } catch (const EngineError &) {
-        throw;
-    } catch (const std::exception & e) {
-        throw EngineError(code::template_failed, std::string("the chat template failed: ") + e.what());
-    }
+    return model_;
+}
+
+const common_chat_templates * Engine::chat_templates() const {
+    require_model();
+    return tmpls_.get();
 }
 
 void Engine::decode_tokens(const int32_t * tokens, int32_t n, bool is_prompt) {
@@ -484,7 +466,12 @@ void Engine::generate_start(const std::vector<int32_t> & prompt, const SamplingP
     sp.min_p          = s.min_p;
     sp.penalty_repeat = s.repeat_penalty;
     sp.penalty_last_n = s.repeat_last_n;
+    sp.penalty_present = s.presence_penalty;
+    sp.penalty_freq    = s.frequency_penalty;
     sp.grammar        = s.grammar.empty() ? common_grammar() : common_grammar(COMMON_GRAMMAR_TYPE_USER, s.grammar);
+    if (!s.chat.empty()) {
+        chat_sampling(json::parse(s.chat), vocab_, sp);  // a tool-call grammar (never with a user grammar)
+    }
     if (s.ignore_eos) {
         for (int32_t t = 0; t < n_vocab; t++) {
             if (llama_vocab_is_eog(vocab_, t)) {
@@ -654,7 +641,7 @@ Engine::Info Engine::info() const {
         i.quantization = b == std::string::npos ? "" : d.substr(b + 1);
     }
     const char * tmpl = llama_model_chat_template(model_, nullptr);
-    i.chat_template = tmpl ? tmpl : "";
+    i.chat_template = !chat_template_.empty() ? chat_template_ : tmpl ? tmpl : "";
     i.n_params    = llama_model_n_params(model_);
     i.size        = llama_model_size(model_);
     i.file_size   = file_size_;

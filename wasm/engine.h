@@ -70,6 +70,8 @@ struct LoadParams {
     // when one layer's cache exceeds the adapter's storage binding limit: the GPU
     // could not run the ops that write it.
     bool offload_kqv = true;
+    // A Jinja chat template to use instead of the GGUF's (empty: the GGUF's).
+    std::string chat_template;
 };
 
 struct SamplingParams {
@@ -82,6 +84,11 @@ struct SamplingParams {
     uint32_t seed           = 0xFFFFFFFF;  // LLAMA_DEFAULT_SEED: random
     std::string grammar;                   // GBNF, empty = none
     bool     ignore_eos     = false;       // bias end-of-generation tokens to -inf (benchmarks, tests)
+    float    presence_penalty  = 0.0f;     // llama.cpp's penalty_present (OpenAI's presence_penalty)
+    float    frequency_penalty = 0.0f;     // penalty_freq (OpenAI's frequency_penalty)
+    // A rendered chat's constraints (chat_io.h: chat_render's "sampling", as JSON
+    // text): the tool-call grammar, lazy or not, its triggers, preserved tokens.
+    std::string chat;
 };
 
 struct StepResult {
@@ -107,10 +114,6 @@ struct Timings {
     double  prefill_ms = 0, decode_ms = 0, load_ms = 0;
 };
 
-struct ChatMessage {
-    std::string role, content;
-};
-
 class Engine {
   public:
     Engine();
@@ -126,10 +129,10 @@ class Engine {
     std::string detokenize(const std::vector<int32_t> & tokens, bool remove_special, bool unparse_special) const;
     std::string token_piece(int32_t token, bool special) const;
 
-    // Renders messages with the model's own (Jinja) chat template, or `override_template`.
-    std::string apply_chat_template(const std::vector<ChatMessage> & messages, bool add_generation_prompt,
-                                    const std::string & override_template,
-                                    std::vector<std::string> * extra_stops) const;
+    // The loaded model and its chat template (the load's override, else the GGUF's;
+    // null when neither parses). chat_io.h renders and parses chats with them.
+    const llama_model * model() const;
+    const common_chat_templates * chat_templates() const;
 
     // Evaluates the prompt (reusing the longest cached prefix) and prepares the sampler.
     void generate_start(const std::vector<int32_t> & prompt, const SamplingParams & s);
@@ -167,6 +170,7 @@ class Engine {
     const llama_vocab * vocab_ = nullptr;
     common_sampler * smpl_ = nullptr;
     std::unique_ptr<common_chat_templates, void (*)(common_chat_templates *)> tmpls_;
+    std::string chat_template_;  // the load's override, if any
     std::vector<int32_t> kv_tokens_;  // tokens whose keys/values are in the cache, in order
     bool generating_ = false;
     void attach_thread_pool(int32_t n);

@@ -137,6 +137,7 @@ async function load(id, p) {
       ...(paths.length > 1 ? { paths } : { path: paths[0] }),
       n_ctx: p.n_ctx, n_threads: p.n_threads, n_batch: p.n_batch, persistent_threads: p.persistent_threads,
       mmap: true, n_gpu_layers: p.n_gpu_layers ?? 0, offload_kqv: p.offload_kqv ?? true,
+      ...(p.chat_template ? { chat_template: p.chat_template } : {}),
     });
     modelRegions = regions;
     progress(size, size, "load");
@@ -160,7 +161,8 @@ async function generate(id, p) {
   try {
     // The abort flag is not cleared here: a cancel sent right after this request has
     // already set it (the client stores it at once), and must stop the prefill too.
-    await engine.action("generate_start", { prompt: p.prompt, sampling: p.sampling || {} });
+    await engine.action("generate_start", { prompt: p.prompt, sampling: p.sampling || {},
+      ...(p.syntax ? { syntax: p.syntax } : {}) });
     let finish = "length";
     for (let n = 0; n < p.max_tokens; n++) {
       if (cancelled.has(id)) {
@@ -177,6 +179,7 @@ async function generate(id, p) {
       const bytes = new Uint8Array(s.bytes);
       const data = { token: s.token, bytes };
       if (s.logprob !== undefined) Object.assign(data, { logprob: s.logprob, top_logprobs: s.top_logprobs });
+      if (s.delta !== undefined) data.delta = s.delta; // a chat syntax was given: what the message gained
       event(id, "token", data, [bytes.buffer]);
       if (s.context_full) {
         finish = "context_full";
@@ -212,6 +215,7 @@ const handlers = {
   },
   detokenize: async (id, p) => reply(id, await engine.action("detokenize", p)),
   chat_format: async (id, p) => reply(id, await engine.action("chat_format", p)),
+  chat_parse: async (id, p) => reply(id, await engine.action("chat_parse", p)),
   info: async (id) => reply(id, await engine.action("info")),
   cancel: (id, p) => {
     cancelled.add(p.target);

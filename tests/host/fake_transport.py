@@ -9,6 +9,8 @@ protocol.json, so the Python side cannot drift from the table.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from typing import Any
 
 from pyodide_llm._protocol import EVENTS, check_payload, check_reply
@@ -19,6 +21,24 @@ INFO = {"architecture": "llama", "name": "Fake", "description": "llama 135M Q4_1
         "n_embd": 576, "n_layer": 30, "n_vocab": 49152, "chat_template": "{{ chatml }}", "n_threads": 2,
         "n_gpu_layers": 0, "backend": "cpu", "gpu_device": "", "gpu_model_bytes": 0, "gpu_kv_bytes": 0}
 GPU_DEVICE = "WebGPU (Fake Adapter)"
+
+
+def fake_parse(text: str, partial: bool = False) -> dict[str, Any]:
+    """The fake template's parser: ``<think>...</think>`` is reasoning, each
+    ``<call>{"name": ..., "arguments": {...}}</call>`` a tool call, the rest the answer.
+    A call or a reasoning block still open (``partial``) is held back as llama.cpp's parser does."""
+    reasoning = "".join(re.findall(r"<think>(.*?)</think>", text, re.S))
+    calls = [json.loads(c) for c in re.findall(r"<call>(.*?)</call>", text, re.S)]
+    rest = re.sub(r"<think>.*?</think>|<call>.*?</call>", "", text, flags=re.S)
+    if partial:
+        open_think = rest.find("<think>")
+        if open_think >= 0:
+            reasoning += rest[open_think + len("<think>"):]
+            rest = rest[:open_think]
+        rest = rest.split("<call>")[0]
+    return {"role": "assistant", "content": rest.strip() if not partial else rest.lstrip(),
+            "reasoning_content": reasoning,
+            "tool_calls": [{"name": c["name"], "arguments": json.dumps(c["arguments"]), "id": ""} for c in calls]}
 
 
 class _CheckedFuture(asyncio.Future):
@@ -35,8 +55,9 @@ class _CheckedFuture(asyncio.Future):
 
 def _checked_events(on_event: EventHandler) -> EventHandler:
     def relay(name: str, data: dict[str, Any]) -> None:
-        # logprob/top_logprobs ride on token events only when the generate request asked for them.
-        optional = {"logprob", "top_logprobs"} if name == "token" else set()
+        # logprob/top_logprobs (delta) ride on token events only when the generate request asked for
+        # them (named a chat syntax).
+        optional = {"logprob", "top_logprobs", "delta"} if name == "token" else set()
         assert set(EVENTS[name]) - optional <= set(data) <= set(EVENTS[name]), (name, data)
         on_event(name, data)
     return relay
@@ -45,9 +66,16 @@ def _checked_events(on_event: EventHandler) -> EventHandler:
 class FakeTransport(Transport):
     def __init__(self, tokens: list[bytes] | None = None, *, load_error: tuple[str, str] | None = None,
                  n_ctx: int = 2048, hang_on_load: bool = False, gpu_capacity: int = INFO["n_layer"] + 1,
-                 generate_error: tuple[str, str] | None = None) -> None:
-        """``gpu_capacity``: layers the fake's GPU holds (llama.cpp offloads what fits; 0: no GPU at all)."""
+                 generate_error: tuple[str, str] | None = None, script: list[list[bytes]] | None = None,
+                 thinking: bool = False) -> None:
+        """``gpu_capacity``: layers the fake's GPU holds (llama.cpp offloads what fits; 0: no GPU at all).
+
+        ``script``: the tokens of each generation in turn (then ``tokens``); ``thinking``: the
+        fake's template reasons (its chat_format says supports_thinking).
+        """
         self.tokens = tokens if tokens is not None else [b"Hello", b",", b" world", b"."]
+        self.script = list(script or [])
+        self.thinking = thinking
         self.load_error = load_error
         self.generate_error = generate_error
         self.gpu_capacity = gpu_capacity
@@ -92,8 +120,19 @@ class FakeTransport(Transport):
             return {"ok": True, "info": dict(INFO, n_ctx=p["n_ctx"], n_threads=p["n_threads"],
                                              **self._offload(p.get("n_gpu_layers", 0))), "load_ms": 1.0}
         if type == "chat_format":
-            prompt = "".join(f"<|{m['role']}|>{m['content']}\n" for m in p["messages"]) + "<|assistant|>"
-            return {"ok": True, "prompt": prompt, "stops": []}
+            def text(m: dict[str, Any]) -> str:
+                calls = "".join(f"<call>{c['function']['arguments']}</call>" for c in m.get("tool_calls", []))
+                return (m.get("content") or "") + calls
+            prompt = "".join(f"<|{m['role']}|>{text(m)}\n" for m in p["messages"]) + "<|assistant|>"
+            choice = p.get("tool_choice", "auto")
+            grammar = "root ::= call" if p.get("tools") and choice != "none" else ""
+            return {"ok": True, "prompt": prompt, "stops": [], "supports_thinking": self.thinking,
+                    "syntax": {"format": 1, "parser": "fake", "tools": [t["function"]["name"]
+                                                                      for t in p.get("tools") or []]},
+                    "sampling": {"grammar": grammar, "grammar_lazy": choice == "auto", "grammar_triggers": [],
+                                 "preserved_tokens": [], "generation_prompt": ""}}
+        if type == "chat_parse":
+            return {"ok": True, "message": fake_parse(p["text"], p.get("partial", False))}
         if type == "tokenize":
             return {"ok": True, "tokens": [ord(c) for c in p["text"]]}
         if type == "detokenize":
@@ -128,8 +167,10 @@ class FakeTransport(Transport):
             return
         self.running = rid
         n = 0
+        tokens = self.script.pop(0) if self.script else self.tokens
+        said = b""
         try:
-            for tok in self.tokens[: p["max_tokens"]]:
+            for tok in tokens[: p["max_tokens"]]:
                 await asyncio.sleep(0)
                 if rid in self.cancelled:
                     fut.set_result({"ok": False, "code": "aborted", "message": "generation cancelled"})
@@ -139,6 +180,13 @@ class FakeTransport(Transport):
                     data: dict[str, Any] = {"token": n, "bytes": tok}
                     if p.get("logprobs", -1) >= 0:  # the fake's choice is always its best: logprob -0.1
                         data |= {"logprob": -0.1, "top_logprobs": [[n, -0.1], [n + 1, -2.5]][: p["logprobs"]]}
+                    if "syntax" in p:  # what the parsed message gained with this token
+                        before = fake_parse(said.decode(errors="ignore"), True)
+                        said += tok
+                        after = fake_parse(said.decode(errors="ignore"), True)
+                        data["delta"] = {k: after[f][len(before[f]):] for k, f in
+                                         (("content", "content"), ("reasoning", "reasoning_content"))
+                                         if len(after[f]) > len(before[f])}
                     on_event("token", data)
             await asyncio.sleep(0)
             stats = {"n_prompt": len(p["prompt"]), "n_cached": 0, "n_generated": n, "prefill_ms": 10.0,

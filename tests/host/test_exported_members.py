@@ -11,7 +11,7 @@ PUBLIC = {
     "GPUDeviceLostError", "GPUFallbackWarning", "GenerationCancelled", "GenerationStats", "IncompleteJSONError",
     "LLMError", "LoadReport",
     "ModelInfo", "ModelLoadError", "ModelSourceError", "ScoreResult", "TokenLogprob", "TokenStream",
-    "UnsupportedEnvironmentError", "cache",
+    "ToolCall", "ToolCallError", "UnsupportedEnvironmentError", "cache",
     "capabilities", "choice_grammar", "inspect",
 }
 
