@@ -25,6 +25,7 @@ one concern per module, and where the next features go:
 ``_schema``            ``json_schema=``: classes to JSON schemas and back
 ``_chat``, ``_tools``  chat requests (OpenAI-shaped messages), tools from functions, ``ToolCall``
 ``_agent``             ``LLM.run``: the loop that runs the model's tool calls
+``_openai``, ``_facade``  OpenAI's call shapes; ``Llama``, llama-cpp-python's names
 =====================  ==========================================================
 
 WebGPU detection (``navigator.gpu``, the adapter, ``shader-f16``, JSPI) lives in
@@ -56,6 +57,7 @@ from ._errors import (
     ToolCallError,
     UnsupportedEnvironmentError,
 )
+from ._facade import Llama
 from ._gguf import GGUFInfo
 from ._inspect import inspect
 from ._llm import LLM
@@ -79,6 +81,7 @@ __all__ = [
     "GenerationStats",
     "IncompleteJSONError",
     "LLMError",
+    "Llama",
     "LoadReport",
     "ModelInfo",
     "ModelLoadError",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ._agent import run_tools
@@ -13,6 +13,7 @@ from ._env import browser, require_browser
 from ._errors import GPUFallbackWarning, LLMError, error_from_reply
 from ._gpu import GpuSetting, offload_shortfall
 from ._loading import EnginePlan, ModelSource, check_cache, model_header, own_engine_plan, plan_engine, resolve_source
+from ._openai import create_chat_completion, create_completion
 from ._options import LoadOptions, Sampling, sampling_from_kwargs
 from ._progress import ProgressCallback
 from ._progress import resolve as resolve_progress
@@ -376,6 +377,43 @@ class LLM:
             self._active = None
         if reply.get("stats"):
             self._last_stats = GenerationStats.from_engine(reply["stats"])
+
+    # -- OpenAI's call shapes -----------------------------------------------------------
+
+    async def create_chat_completion(self, messages: Sequence[Message], *, stream: bool = False,
+                                     **kw: Any) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
+        """A chat completion in OpenAI's shape (the dict, or with ``stream=True`` an async
+        iterator of ``chat.completion.chunk`` dicts).
+
+        Takes OpenAI's keywords: ``response_format`` (``{"type": "json_object"}``, with
+        llama-cpp-python's ``"schema"``, or ``{"type": "json_schema", "json_schema":
+        {"schema": ...}}``), ``tools``, ``tool_choice``, ``parallel_tool_calls``,
+        ``logprobs``, ``top_logprobs``, ``max_tokens``/``max_completion_tokens``
+        (default: until the model stops or the context is full), ``stop``, ``seed``,
+        ``temperature``, ``top_p``, ``presence_penalty``, ``frequency_penalty``,
+        ``stream_options={"include_usage": True}``, and llama-cpp-python's ``top_k``,
+        ``min_p``, ``repeat_penalty``, ``grammar``. ``model``, ``user``, ``metadata``
+        are accepted and have no effect; anything llama.cpp cannot do here
+        (``logit_bias``, ``n > 1``, ...) is a ``ValueError``.
+        """
+        if kw.get("max_tokens") is None and kw.get("max_completion_tokens") is None:
+            kw["max_tokens"] = self._info.n_ctx
+        return await create_chat_completion(self, self._model_name(), messages, stream=stream, **kw)
+
+    async def create_completion(self, prompt: str, *, stream: bool = False,
+                                **kw: Any) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
+        """A text completion in OpenAI's legacy shape (``text_completion``; ``stream=True``: chunks).
+
+        The keywords of :meth:`create_chat_completion` without tools; ``logprobs=k``
+        is the legacy API's number of alternatives per token. ``max_tokens`` defaults
+        to 16, as in llama-cpp-python and OpenAI.
+        """
+        if kw.get("max_tokens") is None:
+            kw["max_tokens"] = 16
+        return await create_completion(self, self._model_name(), prompt, stream=stream, **kw)
+
+    def _model_name(self) -> str:
+        return self._info.name or self._info.architecture or "pyodide_llm"
 
     # -- tokens -----------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import pkgutil
 import pyodide_llm
 
 PUBLIC = {
-    "LLM", "BadRequestError", "CacheError", "ContextOverflowError", "EngineCrashedError", "GGUFInfo",
+    "LLM", "Llama", "BadRequestError", "CacheError", "ContextOverflowError", "EngineCrashedError", "GGUFInfo",
     "GPUDeviceLostError", "GPUFallbackWarning", "GenerationCancelled", "GenerationStats", "IncompleteJSONError",
     "LLMError", "LoadReport",
     "ModelInfo", "ModelLoadError", "ModelSourceError", "ScoreResult", "TokenLogprob", "TokenStream",
