@@ -1,7 +1,7 @@
 // Tool calls and reasoning through llama.cpp's common chat code in the engine
 // (chat_format, generate's syntax and deltas, chat_parse), against native llama.cpp.
 //
-// 1. SmolLM2's weights with a Hermes-style tool template written here, a few-shot
+// 1. SmolLM2's weights with a Hermes-style tool template of ours (tests/fixtures), a few-shot
 //    conversation and tool_choice "required": greedy output is a call that parses,
 //    whose arguments validate, the same call native llama.cpp makes, and the same
 //    parse native llama.cpp gives of this output; the streamed deltas add up to it.
@@ -19,30 +19,9 @@ const MODEL = env("PLM_MODEL");
 const TEMPLATES = path.join(env("PLM_LLAMA_SRC"), "models", "templates");
 const N_MAX = 64;
 
-// Hermes-style: tools listed in the system turn, calls in <tool_call> tags, results in a "tool" turn.
-const TEMPLATE = `{%- if tools %}<|im_start|>system
-You are a function calling AI model. Call functions with <tool_call></tool_call> XML tags:
-<tools>
-{%- for tool in tools %}
-{{ tool | tojson }}
-{%- endfor %}
-</tools><|im_end|>
-{% endif %}
-{%- for message in messages %}
-{%- if message.role == "assistant" and message.tool_calls %}<|im_start|>assistant
-{% for tc in message.tool_calls -%}
-<tool_call>
-{"name": "{{ tc.function.name }}", "arguments": {{ tc.function.arguments | tojson }}}
-</tool_call>
-{% endfor %}<|im_end|>
-{% elif message.role == "tool" %}<|im_start|>tool
-{{ message.content }}<|im_end|>
-{% else %}<|im_start|>{{ message.role }}
-{{ message.content }}<|im_end|>
-{% endif %}
-{%- endfor %}
-{%- if add_generation_prompt %}<|im_start|>assistant
-{% endif %}`;
+// Hermes-style: tools listed in the system turn, calls in <tool_call> tags, results in a
+// "tool" turn (tests/fixtures: the browser tier uses the same template).
+const TEMPLATE = readFileSync(new URL("../fixtures/tool_template.jinja", import.meta.url), "utf8");
 
 const WEATHER = { type: "function", function: { name: "get_weather", description: "Current weather in a city",
   parameters: { type: "object", properties: { city: { type: "string" }, unit: { type: "string", enum: ["c", "f"] } },
