@@ -1,7 +1,8 @@
-"""A browser-side data app: label every row of a table with a local model, then export it.
+"""A browser-side data app: extract fields from every row of a table with a local model, then export it.
 
-The labels are constrained to a fixed set by a GBNF grammar (``choice_grammar``),
-so every row gets exactly one allowed category, whatever the model would have
+Each ticket becomes a record of a JSON schema (``json_schema=``: llama.cpp turns
+it into a grammar), so every row gets one allowed category, one urgency and a
+short summary, parsed by ``stream.json()``, whatever the model would have
 preferred to write. ``?model=URL`` overrides the model named in site.json and
 ``?data=URL`` the CSV (columns ``id,text``).
 """
@@ -13,11 +14,18 @@ import json
 import js
 from pyscript import document, when
 
-from pyodide_llm import LLM, LLMError, choice_grammar
+from pyodide_llm import LLM, LLMError
 
 CATEGORIES = ["billing", "bug", "feature request", "account", "other"]
-PROMPT = ("You sort customer support tickets. Reply with exactly one category: "
-          + ", ".join(CATEGORIES) + ".")
+URGENCIES = ["low", "medium", "high"]
+FIELDS = ["category", "urgency", "summary"]
+# What one ticket becomes: the model can only write JSON of this shape.
+TICKET = {"type": "object", "additionalProperties": False, "required": FIELDS, "properties": {
+    "category": {"enum": CATEGORIES},
+    "urgency": {"enum": URGENCIES},
+    "summary": {"type": "string", "minLength": 3, "maxLength": 60}}}
+PROMPT = ("You triage customer support tickets. Give the ticket's category (" + ", ".join(CATEGORIES)
+          + "), its urgency (" + ", ".join(URGENCIES) + ") and a summary of a few words, as JSON.")
 
 body = document.body
 status = document.getElementById("status")
@@ -26,7 +34,6 @@ run_button = document.getElementById("run")
 export_button = document.getElementById("export")
 tbody = document.getElementById("rows")
 document.getElementById("categories").textContent = ", ".join(CATEGORIES)
-GRAMMAR = choice_grammar(CATEGORIES)
 
 
 def set_state(state: str, text: str) -> None:
@@ -45,54 +52,59 @@ def show(rows: list[dict[str, str]]) -> list:
     cells = []
     for row in rows:
         tr = document.createElement("tr")
-        for value, cls in ((row["id"], ""), (row["text"], ""), ("", "label")):
-            td = document.createElement("td")
-            td.textContent = value
-            if cls:
-                td.className = cls
-            tr.append(td)
+        tr.append(cell(row["id"]), cell(row["text"]))
+        out = {}
+        for name in FIELDS:
+            out[name] = cell("", name)
+            tr.append(out[name])
         tbody.append(tr)
-        cells.append(tr.lastChild)
+        cells.append(out)
     return cells
 
 
-async def label(text: str) -> str:
+def cell(text: str, cls: str = ""):
+    td = document.createElement("td")
+    td.textContent = text
+    if cls:
+        td.className = cls
+    return td
+
+
+async def extract(text: str) -> dict[str, str]:
     messages = [{"role": "system", "content": PROMPT}, {"role": "user", "content": text}]
-    # The grammar ends the answer after a whole category; max_tokens only bounds a runaway.
-    pieces = [p async for p in llm.chat(messages, grammar=GRAMMAR, max_tokens=32, temperature=0)]
-    answer = "".join(pieces).strip()
-    if answer not in CATEGORIES:
-        raise LLMError(f"the model's answer {answer!r} is not a category", "internal")
-    return answer
+    # The schema closes the object after its last field; max_tokens only bounds a runaway
+    # (IncompleteJSONError, an LLMError, if it ever ran out).
+    return await llm.chat(messages, json_schema=TICKET, max_tokens=96, temperature=0).json()
 
 
 @when("click", "#run")
 async def on_run(event) -> None:
     run_button.disabled = True
     export_button.disabled = True
-    set_state("labelling", "labelling…")
-    for i, (row, cell) in enumerate(zip(rows, cells)):
-        cell.textContent = "…"
+    set_state("extracting", "extracting…")
+    for i, (row, out) in enumerate(zip(rows, cells)):
+        out["category"].textContent = "…"
         try:
-            row["label"] = await label(row["text"])
+            row.update(await extract(row["text"]))
         except LLMError as e:
-            row["label"] = ""
-            cell.textContent = f"error: {e}"
+            out["category"].textContent = f"error: {e}"
             continue
-        cell.textContent = row["label"]
+        for name in FIELDS:
+            out[name].textContent = row[name]
         progress_bar.value = (i + 1) / len(rows)
         status.textContent = f"{i + 1} / {len(rows)} rows"
     body.dataset.csv = to_csv(rows)
-    set_state("done", f"labelled {len(rows)} rows")
+    set_state("done", f"extracted fields of {len(rows)} rows")
     run_button.disabled = False
     export_button.disabled = False
 
 
 def to_csv(rows: list[dict[str, str]]) -> str:
     out = io.StringIO()
-    w = csv.DictWriter(out, fieldnames=["id", "text", "label"], lineterminator="\n")
+    columns = ["id", "text", *FIELDS]
+    w = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     w.writeheader()
-    w.writerows({k: r.get(k, "") for k in ("id", "text", "label")} for r in rows)
+    w.writerows({k: r.get(k, "") for k in columns} for r in rows)
     return out.getvalue()
 
 
@@ -103,7 +115,7 @@ def on_export(event) -> None:
     blob = js.Blob.new(to_js([to_csv(rows)]), to_js({"type": "text/csv"}, dict_converter=js.Object.fromEntries))
     a = document.createElement("a")
     a.href = js.URL.createObjectURL(blob)
-    a.download = "tickets-labelled.csv"
+    a.download = "tickets-triaged.csv"
     a.click()
     js.URL.revokeObjectURL(a.href)
 

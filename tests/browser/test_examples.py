@@ -168,7 +168,7 @@ def test_the_bundle_has_what_static_hosts_need(chat_site):
         assert "https://" not in f.read_text(), f
 
 
-def test_data_app_labels_every_row_from_the_allowed_set(tmp_path_factory, browser):
+def test_data_app_extracts_schema_fields_from_every_row(tmp_path_factory, browser):
     site = _bundle(tmp_path_factory.mktemp("data") / "site", "data-app")
     server = StaticServer(site, isolated=True)
     try:
@@ -178,16 +178,20 @@ def test_data_app_labels_every_row_from_the_allowed_set(tmp_path_factory, browse
         progress = []
         while browser.execute_script("return document.body.dataset.state") != "done":
             progress.append(browser.execute_script("return document.getElementById('progress').value"))
-            wait_state(browser, "labelling", "done", timeout=300)
+            wait_state(browser, "extracting", "done", timeout=300)
             time.sleep(0.2)
-        labels = [td.text for td in browser.find_elements("css selector", "#rows td.label")]
+        shown = {f: [td.text for td in browser.find_elements("css selector", f"#rows td.{f}")]
+                 for f in ("category", "urgency", "summary")}
         exported = list(csv.DictReader(io.StringIO(browser.execute_script("return document.body.dataset.csv"))))
     finally:
         server.stop()
     source = list(csv.DictReader(io.StringIO((site / "tickets.csv").read_text())))
-    assert len(labels) == len(source) == len(exported) == 8
-    assert set(labels) <= CATEGORIES, labels
-    assert [r["label"] for r in exported] == labels and [r["id"] for r in exported] == [r["id"] for r in source]
+    assert len(exported) == len(source) == 8 and all(len(v) == 8 for v in shown.values())
+    assert set(shown["category"]) <= CATEGORIES, shown
+    assert set(shown["urgency"]) <= {"low", "medium", "high"}, shown
+    assert all(3 <= len(s) <= 60 for s in shown["summary"]), shown  # the schema's minLength/maxLength
+    assert [[r[f] for f in shown] for r in exported] == [list(t) for t in zip(*shown.values(), strict=True)]
+    assert [r["id"] for r in exported] == [r["id"] for r in source]
     assert any(0 < p < 1 for p in progress), progress  # per-row progress was shown on the way
 
 
