@@ -14,7 +14,10 @@ from pytest_pyodide import run_in_pyodide
 
 pytestmark = pytest.mark.driver_timeout(180)
 
-TEMPLATE = (Path(__file__).resolve().parents[1] / "fixtures" / "tool_template.jinja").read_text()
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+TEMPLATE = (FIXTURES / "tool_template.jinja").read_text()
+# A chatml template that reasons: its generation prompt opens <think> unless enable_thinking is false.
+REASONING = (FIXTURES / "reasoning_template.jinja").read_text()
 
 
 @run_in_pyodide(packages=["micropip"])
@@ -166,3 +169,30 @@ async def test_openai_shapes_stream_and_usage(selenium, tool_llm):
         assert "logit_bias" in str(e)
     else:
         raise AssertionError("no ValueError for logit_bias")
+
+
+@run_in_pyodide
+async def _reasoning_goes_apart(selenium, served, template):
+    from pyodide_llm import LLM
+
+    llm = await LLM.load(served["model"], n_ctx=256, chat_template=template)
+    try:
+        ask = [{"role": "user", "content": "What is the capital of France?"}]
+        # Thinking on: the template opens <think>, SmolLM2 never closes it, so all it says is reasoning.
+        stream = llm.chat(ask, temperature=0, max_tokens=24)
+        text = await stream.text()
+        assert text == "" and "Paris" in stream.reasoning, (text, stream.reasoning)
+        assert stream.message == {"role": "assistant", "content": None, "reasoning_content": stream.reasoning}
+        # Thinking off: the same words are the answer, and there is no reasoning.
+        stream = llm.chat(ask, temperature=0, max_tokens=24, enable_thinking=False)
+        text = await stream.text()
+        assert "Paris" in text and stream.reasoning == "", (text, stream.reasoning)
+        whole = await llm.create_chat_completion(ask, temperature=0, max_tokens=24)
+        assert "Paris" in whole["choices"][0]["message"]["reasoning_content"], whole
+    finally:
+        await llm.close(keep_engine=False)
+
+
+def test_a_reasoning_template_streams_reasoning_apart(selenium_module_scope, served):
+    selenium_module_scope.set_script_timeout(180)
+    _reasoning_goes_apart(selenium_module_scope, served, REASONING)
