@@ -4,6 +4,7 @@
 // request never leaves the engine half-changed.
 #include "engine.h"
 #include "chat_io.h"
+#include "embed.h"
 #include "plm_abi.h"
 #include "checksum.h"
 #include "sha256.h"
@@ -13,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <malloc.h>
@@ -126,6 +128,62 @@ std::string schema_grammar(const json & schema) {
     }
 }
 
+// The embedding context, made on the first "embed" (and again for another pooling);
+// it holds the model's weights by pointer, so it goes before the model does.
+std::unique_ptr<Embedder> & embedder() {
+    static std::unique_ptr<Embedder> e;
+    return e;
+}
+
+// "embed": texts (or token lists) -> one vector each, pooled by llama.cpp.
+json embed_action(const json & r) {
+    std::vector<std::vector<int32_t>> inputs;
+    if (r.contains("texts") && r["texts"].is_array()) {
+        for (const auto & t : r["texts"]) {
+            if (!t.is_string()) {
+                throw EngineError(code::bad_request, "'texts' must be a list of strings");
+            }
+            inputs.push_back(engine().tokenize(t.get<std::string>(), true, false));
+        }
+    } else {
+        throw EngineError(code::bad_request, "'embed' needs a list 'texts'");
+    }
+    if (inputs.empty()) {
+        throw EngineError(code::bad_request, "'texts' is empty");
+    }
+    const int32_t pooling = get_or<int32_t>(r, "pooling", -1);
+    if (pooling < -1 || pooling > 3) {
+        throw EngineError(code::bad_request, "pooling must be -1 (the model's), 1 mean, 2 cls or 3 last");
+    }
+    if (!embedder() || embedder()->requested_pooling() != pooling) {
+        embedder().reset();
+        const Engine::Info i = engine().info();
+        embedder() = std::make_unique<Embedder>(const_cast<llama_model *>(engine().model()), pooling,
+                                                (uint32_t) std::min(i.n_ctx, i.n_ctx_train > 0 ? i.n_ctx_train : i.n_ctx),
+                                                i.n_threads);
+    }
+    const bool truncate = get_or<bool>(r, "truncate", true);
+    const size_t limit = embedder()->n_ctx();
+    json truncated = json::array();
+    json counts = json::array();
+    for (auto & toks : inputs) {
+        counts.push_back(toks.size());
+        truncated.push_back(toks.size() > limit);
+        if (toks.size() > limit) {
+            if (!truncate) {
+                throw EngineError(code::context_overflow, "a text of " + std::to_string(toks.size()) +
+                                                              " tokens does not fit the embedding context of " +
+                                                              std::to_string(limit) + " (truncate=False)");
+            }
+            const int32_t last = toks.back();  // a closing [SEP]/EOS the tokenizer added stays last
+            toks.resize(limit);
+            toks.back() = last;
+        }
+    }
+    EmbedResult e = embedder()->embed(inputs, get_or<bool>(r, "normalize", true));
+    return json{{"embeddings", e.vectors}, {"pooling", e.pooling}, {"n_tokens", counts}, {"truncated", truncated}};
+}
+
 // The parse of the running generation, when its generate_start named a chat syntax.
 std::unique_ptr<ChatStream> & chat_stream() {
     static std::unique_ptr<ChatStream> s;
@@ -185,6 +243,7 @@ using Handler = std::function<json(const json &)>;
 const std::map<std::string, Handler> & handlers() {
     static const std::map<std::string, Handler> h = {
         {"load", [](const json & r) {
+             embedder().reset();
              LoadParams p;
              p.path       = get_or<std::string>(r, "path", "");
              p.split_paths = get_or<std::vector<std::string>>(r, "paths", {});
@@ -228,7 +287,9 @@ const std::map<std::string, Handler> & handlers() {
              hashes().erase(get_or<int64_t>(r, "hash", -1));
              return json{{"digest", hex}};
          }},
+        {"embed", embed_action},
         {"unload", [](const json &) {
+             embedder().reset();
              engine().unload();
              return json::object();
          }},
