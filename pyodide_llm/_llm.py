@@ -9,6 +9,7 @@ from typing import Any
 
 from ._agent import run_tools
 from ._chat import Message, ToolRequest, check_messages, tool_request
+from ._embed import embed as _embed
 from ._env import browser, require_browser
 from ._errors import GPUFallbackWarning, LLMError, error_from_reply
 from ._gpu import GpuSetting, offload_shortfall
@@ -377,6 +378,24 @@ class LLM:
             self._active = None
         if reply.get("stats"):
             self._last_stats = GenerationStats.from_engine(reply["stats"])
+
+    # -- embeddings ---------------------------------------------------------------------
+
+    async def embed(self, texts: str | Sequence[str], *, normalize: bool = True, pooling: str | None = None,
+                    truncate: bool = True) -> Any:
+        """Embedding vectors of ``texts``, pooled by llama.cpp (what ``llama-embedding`` computes).
+
+        A string gives one vector, a list a matrix: a ``numpy.ndarray`` (``(n, dim)``,
+        float32) when numpy is importable, else lists of floats. ``pooling``: ``None``
+        is the model's own (its GGUF metadata: mean for all-MiniLM, CLS for BGE, ...;
+        mean for a chat model that names none), or ``"mean"``, ``"cls"``, ``"last"``.
+        ``normalize`` scales each vector to length 1 (cosine similarity is then a dot
+        product). Many texts are embedded together, several sequences per llama.cpp
+        batch. A text longer than the context is truncated with a ``RuntimeWarning``,
+        or raises :class:`ContextOverflowError` with ``truncate=False``.
+        """
+        self._check_open()
+        return await _embed(self._transport, texts, normalize=normalize, pooling=pooling, truncate=truncate)
 
     # -- OpenAI's call shapes -----------------------------------------------------------
 

@@ -287,7 +287,7 @@ const std::map<std::string, Handler> & handlers() {
              hashes().erase(get_or<int64_t>(r, "hash", -1));
              return json{{"digest", hex}};
          }},
-        {"embed", embed_action},
+        {"embed", [](const json & r) { return embed_action(r); }},
         {"unload", [](const json &) {
              embedder().reset();
              engine().unload();

@@ -24,6 +24,13 @@ Embedder::Embedder(llama_model * model, int32_t pooling, uint32_t n_ctx, int32_t
     cp.n_threads      = n_threads;
     cp.n_threads_batch = n_threads;
     ctx_ = llama_init_from_model(model, cp);
+    if (ctx_ && pooling < 0 && llama_pooling_type(ctx_) == LLAMA_POOLING_TYPE_NONE) {
+        // A model that names no pooling (a chat model, not an embedding model): mean over
+        // its tokens, the choice that does not depend on how the text ends.
+        llama_free(ctx_);
+        cp.pooling_type = LLAMA_POOLING_TYPE_MEAN;
+        ctx_ = llama_init_from_model(model, cp);
+    }
     if (!ctx_) {
         throw EngineError(code::out_of_memory, "llama.cpp could not make an embedding context of " +
                                                    std::to_string(n_ctx) + " tokens: " + recent_log_errors());

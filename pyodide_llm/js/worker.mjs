@@ -216,6 +216,10 @@ const handlers = {
   detokenize: async (id, p) => reply(id, await engine.action("detokenize", p)),
   chat_format: async (id, p) => reply(id, await engine.action("chat_format", p)),
   chat_parse: async (id, p) => reply(id, await engine.action("chat_parse", p)),
+  embed: async (id, p) => {
+    if (generating !== null) return fail(id, "busy", "a generation is running in this engine");
+    return reply(id, await engine.action("embed", p));
+  },
   info: async (id) => reply(id, await engine.action("info")),
   cancel: (id, p) => {
     cancelled.add(p.target);

@@ -131,6 +131,16 @@ class FakeTransport(Transport):
                                                                       for t in p.get("tools") or []]},
                     "sampling": {"grammar": grammar, "grammar_lazy": choice == "auto", "grammar_triggers": [],
                                  "preserved_tokens": [], "generation_prompt": ""}}
+        if type == "embed":  # the fake's embedding: [length, vowels, 1], unit length if asked; 40 chars fit
+            def vec(t: str) -> list[float]:
+                v = [float(min(len(t), 40)), float(sum(c in "aeiou" for c in t[:40])), 1.0]
+                n = sum(x * x for x in v) ** 0.5 if p.get("normalize", True) else 1.0
+                return [x / n for x in v]
+            long = [len(t) > 40 for t in p["texts"]]
+            if any(long) and not p.get("truncate", True):
+                return {"ok": False, "code": "context_overflow", "message": "a text does not fit (truncate=False)"}
+            return {"ok": True, "embeddings": [vec(t) for t in p["texts"]], "pooling": max(p.get("pooling", -1), 1),
+                    "n_tokens": [len(t) for t in p["texts"]], "truncated": long}
         if type == "chat_parse":
             return {"ok": True, "message": fake_parse(p["text"], p.get("partial", False))}
         if type == "tokenize":
