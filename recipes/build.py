@@ -29,6 +29,7 @@ from pathlib import Path
 
 from pyodide_llm._variants import CPU_VARIANTS, GPU_VARIANT, VARIANTS  # the one list of variants
 
+from .embedmodel import embedding_model
 from .errors import RecipeError
 from .gpurig import ensure_rig
 from .pins import REPO, cache_root, load_pins
@@ -98,6 +99,8 @@ def test_env() -> dict[str, str]:
         # The same model as a 3-part split set (gguf-split naming), for split loading.
         "PLM_MODEL_SPLIT": ",".join(str(p) for p in cached_split(model, 3, cache_root() / "models" / "split")),
         "PLM_NATIVE": str(native / "plm-native"),
+        # An embedding model (BERT), converted by llama.cpp's own converter (recipes/embedmodel.py).
+        "PLM_EMBED_MODEL": str(embedding_model(pins, "minilm", log)),
         "PLM_TOOLCHAIN_ROOT": str(tc.root or ""),
     }
 
