@@ -160,7 +160,7 @@ json embed_action(const json & r) {
         const Engine::Info i = engine().info();
         embedder() = std::make_unique<Embedder>(const_cast<llama_model *>(engine().model()), pooling,
                                                 (uint32_t) std::min(i.n_ctx, i.n_ctx_train > 0 ? i.n_ctx_train : i.n_ctx),
-                                                i.n_threads);
+                                                i.n_threads, engine().thread_pool());
     }
     const bool truncate = get_or<bool>(r, "truncate", true);
     const size_t limit = embedder()->n_ctx();
@@ -295,6 +295,7 @@ const std::map<std::string, Handler> & handlers() {
          }},
         {"info", [](const json &) { return json{{"info", info_json()}}; }},
         {"set_threads", [](const json & r) {
+             embedder().reset();  // it computes on the threads set_threads replaces
              engine().set_threads(get_or<int32_t>(r, "n_threads", 1));
              return json::object();
          }},

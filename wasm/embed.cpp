@@ -11,7 +11,8 @@
 
 namespace plm {
 
-Embedder::Embedder(llama_model * model, int32_t pooling, uint32_t n_ctx, int32_t n_threads)
+Embedder::Embedder(llama_model * model, int32_t pooling, uint32_t n_ctx, int32_t n_threads,
+                   ggml_threadpool * pool)
     : model_(model), requested_(pooling) {
     llama_context_params cp = llama_context_default_params();
     cp.embeddings     = true;
@@ -40,6 +41,9 @@ Embedder::Embedder(llama_model * model, int32_t pooling, uint32_t n_ctx, int32_t
         ctx_ = nullptr;
         throw EngineError(code::bad_request, "this model pools no sentence embedding (pooling none or rank); "
                                              "pass pooling='mean', 'cls' or 'last'");
+    }
+    if (pool) {
+        llama_attach_threadpool(ctx_, pool, pool);
     }
     n_ctx_     = llama_n_ctx(ctx_);
     n_seq_max_ = llama_n_seq_max(ctx_);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+struct ggml_threadpool;
 struct llama_context;
 struct llama_model;
 
@@ -22,7 +23,10 @@ struct EmbedResult {
 class Embedder {
   public:
     // pooling: a llama_pooling_type, or -1 for the model's own (its GGUF metadata).
-    Embedder(llama_model * model, int32_t pooling, uint32_t n_ctx, int32_t n_threads);
+    // pool: the engine's persistent threads, or null. A browser worker cannot start a
+    // pthread while it computes (the pool is sized for the engine's threads), so the
+    // embedding context must run on the generation context's threads.
+    Embedder(llama_model * model, int32_t pooling, uint32_t n_ctx, int32_t n_threads, ggml_threadpool * pool);
     ~Embedder();
     Embedder(const Embedder &) = delete;
     Embedder & operator=(const Embedder &) = delete;

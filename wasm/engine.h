@@ -133,6 +133,9 @@ class Engine {
     // null when neither parses). chat_io.h renders and parses chats with them.
     const llama_model * model() const;
     const common_chat_templates * chat_templates() const;
+    // The persistent worker threads (null without them): a second context of the model
+    // (embeddings) computes on the same threads, as a wasm engine has no others to start.
+    ggml_threadpool * thread_pool() const { return tpool_; }
 
     // Evaluates the prompt (reusing the longest cached prefix) and prepares the sampler.
     void generate_start(const std::vector<int32_t> & prompt, const SamplingParams & s);

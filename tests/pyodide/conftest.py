@@ -85,6 +85,7 @@ class PageHandler(DefaultHandler, Handler):
 def site(request, tmp_path_factory) -> Path:
     """The served folder: the browser tier's site, plus Pyodide's files at its root."""
     from recipes.build import log
+    from recipes.embedmodel import embedding_model
     from recipes.pins import load_pins
     from recipes.source import model_file
 
@@ -95,6 +96,7 @@ def site(request, tmp_path_factory) -> Path:
     root = build_site(tmp_path_factory.mktemp("site"), dist, wheels[-1], model_file(load_pins(), "smollm2", log))
     for f in dist.iterdir():  # links, so the recipe's cached folder is only read
         os.symlink(f, root / f.name)
+    os.symlink(embedding_model(load_pins(), "minilm", log), root / "models" / "minilm.gguf")
     return root
 
 
@@ -103,6 +105,7 @@ def served(site) -> dict[str, str]:
     """Server paths of what the tests load (join with ``js.location.origin`` in the page)."""
     return {"wheel": "/wheels/" + next(site.glob("wheels/*.whl")).name,
             "model": "/models/smollm2.gguf",
+            "embed_model": "/models/minilm.gguf",
             "missing": "/models/missing.gguf",
             "html": "/models/not-a-model.gguf",
             "truncated": "/models/truncated.gguf"}
