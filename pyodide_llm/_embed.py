@@ -33,8 +33,9 @@ def check_texts(texts: Any) -> tuple[list[str], bool]:
     return list(texts), single
 
 
-async def embed(transport: Transport, texts: Any, *, normalize: bool, pooling: str | None, truncate: bool) -> Any:
-    """See :meth:`LLM.embed`."""
+async def embed_counted(transport: Transport, texts: Any, *, normalize: bool, pooling: str | None,
+                        truncate: bool) -> tuple[list[list[float]], list[int], bool]:
+    """The vectors (lists of floats), each text's token count, and whether one string was given."""
     items, single = check_texts(texts)
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be None (the model's), 'mean', 'cls' or 'last', got {pooling!r}")
@@ -48,11 +49,30 @@ async def embed(transport: Transport, texts: Any, *, normalize: bool, pooling: s
     cut = [i for i, t in enumerate(reply["truncated"]) if t]
     if cut:
         warnings.warn(f"{len(cut)} text(s) longer than the embedding context were truncated (texts {cut[:10]}); "
-                      "pass truncate=False to get a ContextOverflowError instead", RuntimeWarning, stacklevel=3)
-    vectors = reply["embeddings"]
+                      "pass truncate=False to get a ContextOverflowError instead", RuntimeWarning, stacklevel=4)
+    return reply["embeddings"], list(reply["n_tokens"]), single
+
+
+async def embed(transport: Transport, texts: Any, *, normalize: bool, pooling: str | None, truncate: bool) -> Any:
+    """See :meth:`LLM.embed`."""
+    vectors, _, single = await embed_counted(transport, texts, normalize=normalize, pooling=pooling,
+                                             truncate=truncate)
     try:
         import numpy as np
     except ImportError:
         return vectors[0] if single else vectors
     array = np.asarray(vectors, dtype=np.float32)
     return array[0] if single else array
+
+
+async def create_embedding(transport: Transport, name: str, input: Any, *, model: str | None = None,
+                           encoding_format: str = "float", **kw: Any) -> dict[str, Any]:
+    """OpenAI's embeddings response (``{"object": "list", "data": [...], "usage": ...}``)."""
+    if encoding_format != "float":
+        raise ValueError(f"encoding_format must be 'float', got {encoding_format!r}")
+    if kw:
+        raise ValueError(f"create_embedding: unsupported keyword(s) {', '.join(sorted(kw))}")
+    vectors, counts, _ = await embed_counted(transport, input, normalize=True, pooling=None, truncate=True)
+    return {"object": "list", "model": model or name,
+            "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+            "usage": {"prompt_tokens": sum(counts), "total_tokens": sum(counts)}}

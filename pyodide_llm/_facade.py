@@ -74,6 +74,16 @@ class Llama:
         """``llm(prompt, ...)``: :meth:`create_completion`."""
         return await self.create_completion(prompt, **kw)
 
+    async def create_embedding(self, input: str | Sequence[str], **kw: Any) -> dict[str, Any]:
+        """llama-cpp-python's ``create_embedding``: OpenAI's embeddings response."""
+        return await self.llm.create_embedding(input, **kw)
+
+    async def embed(self, input: str | Sequence[str], *, normalize: bool = True,
+                    truncate: bool = True) -> list[float] | list[list[float]]:
+        """llama-cpp-python's ``embed``: lists of floats (one list for one string)."""
+        out = await self.llm.embed(input, normalize=normalize, truncate=truncate)
+        return out.tolist() if hasattr(out, "tolist") else out
+
     async def tokenize(self, text: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
         """Token ids of UTF-8 ``text`` (bytes, as in llama-cpp-python)."""
         if not isinstance(text, (bytes, bytearray)):

@@ -9,6 +9,7 @@ from typing import Any
 
 from ._agent import run_tools
 from ._chat import Message, ToolRequest, check_messages, tool_request
+from ._embed import create_embedding as _create_embedding
 from ._embed import embed as _embed
 from ._env import browser, require_browser
 from ._errors import GPUFallbackWarning, LLMError, error_from_reply
@@ -396,6 +397,12 @@ class LLM:
         """
         self._check_open()
         return await _embed(self._transport, texts, normalize=normalize, pooling=pooling, truncate=truncate)
+
+    async def create_embedding(self, input: str | Sequence[str], **kw: Any) -> dict[str, Any]:
+        """Embeddings in OpenAI's shape (``data[i]["embedding"]`` lists of floats, unit length, and
+        ``usage``): :meth:`embed` for code written against OpenAI's or llama-cpp-python's API."""
+        self._check_open()
+        return await _create_embedding(self._transport, self._model_name(), input, **kw)
 
     # -- OpenAI's call shapes -----------------------------------------------------------
 

@@ -57,3 +57,26 @@ def test_bad_inputs_are_value_errors_before_anything_is_sent(texts, kw, message)
     with pytest.raises(ValueError, match=message):
         run(embed(texts, t, **kw))
     assert t.count("embed") == 0
+
+
+def test_create_embedding_has_openai_shape_and_usage() -> None:
+    async def go():
+        llm = await LLM.load("m.gguf", transport=FakeTransport())
+        out = await llm.create_embedding(["banana", "sky"])
+        with pytest.raises(ValueError, match="encoding_format"):
+            await llm.create_embedding("x", encoding_format="base64")
+        return out
+    out = run(go())
+    assert out["object"] == "list" and [d["index"] for d in out["data"]] == [0, 1]
+    assert all(d["object"] == "embedding" and len(d["embedding"]) == 3 for d in out["data"])
+    assert out["usage"]["prompt_tokens"] == out["usage"]["total_tokens"] > 0
+
+
+def test_llama_facade_embed_gives_lists() -> None:
+    from pyodide_llm import Llama
+
+    async def go():
+        llama = await Llama.load("m.gguf", transport=FakeTransport())
+        return await llama.embed("banana"), await llama.embed(["banana", "sky"])
+    one, two = run(go())
+    assert isinstance(one, list) and len(one) == 3 and isinstance(two[0], list) and len(two) == 2
