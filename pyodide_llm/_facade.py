@@ -82,7 +82,8 @@ class Llama:
                     truncate: bool = True) -> list[float] | list[list[float]]:
         """llama-cpp-python's ``embed``: lists of floats (one list for one string)."""
         out = await self.llm.embed(input, normalize=normalize, truncate=truncate)
-        return out.tolist() if hasattr(out, "tolist") else out
+        vectors: list[float] | list[list[float]] = out.tolist() if hasattr(out, "tolist") else out
+        return vectors
 
     async def tokenize(self, text: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
         """Token ids of UTF-8 ``text`` (bytes, as in llama-cpp-python)."""
