@@ -54,6 +54,7 @@ from ._errors import (
     LLMError,
     ModelLoadError,
     ModelSourceError,
+    SessionStateError,
     ToolCallError,
     UnsupportedEnvironmentError,
 )
@@ -61,8 +62,10 @@ from ._facade import Llama
 from ._gguf import GGUFInfo
 from ._inspect import inspect
 from ._llm import LLM
+from ._map import MapJob, MapStats
 from ._options import choice_grammar
 from ._results import GenerationStats, LoadReport, ModelInfo, ScoreResult
+from ._session import Session
 from ._stream import TokenLogprob, TokenStream
 from ._tools import ToolCall
 
@@ -83,10 +86,14 @@ __all__ = [
     "LLMError",
     "Llama",
     "LoadReport",
+    "MapJob",
+    "MapStats",
     "ModelInfo",
     "ModelLoadError",
     "ModelSourceError",
     "ScoreResult",
+    "Session",
+    "SessionStateError",
     "TokenLogprob",
     "TokenStream",
     "ToolCall",

@@ -8,6 +8,8 @@
     ├── ModelLoadError (LLMError, ValueError)   not GGUF, truncated, unknown architecture, too big,
     │                                           split parts that are not one model
     ├── ContextOverflowError (LLMError, ValueError)  prompt does not fit in n_ctx
+    ├── SessionStateError (LLMError, ValueError)  a saved session that is damaged, not
+    │                                           ours, or from another model or n_ctx
     ├── BadRequestError (LLMError, ValueError)  the engine refused a request's values
     ├── GenerationCancelled (LLMError)     the engine stopped a generation on request
     ├── ToolCallError (LLMError)           llm.run(raise_tool_errors=True): a tool raised, or the
@@ -47,6 +49,7 @@ __all__ = [
     "LLMError",
     "ModelLoadError",
     "ModelSourceError",
+    "SessionStateError",
     "ToolCallError",
     "UnsupportedEnvironmentError",
     "crashed_reply",
@@ -88,6 +91,11 @@ class ModelLoadError(LLMError, ValueError):
 
 class ContextOverflowError(LLMError, ValueError):
     """The prompt is longer than the context window (``n_ctx``)."""
+
+
+class SessionStateError(LLMError, ValueError):
+    """A saved session state that cannot be restored here: damaged, not a state of
+    ours, or from another model or ``n_ctx`` (the message says which)."""
 
 
 class BadRequestError(LLMError, ValueError):
@@ -148,7 +156,7 @@ class GPUFallbackWarning(RuntimeWarning):
 
 
 _CLASSES: tuple[type[LLMError], ...] = (
-    LLMError, ModelSourceError, CacheError, ModelLoadError, ContextOverflowError, BadRequestError,
+    LLMError, ModelSourceError, CacheError, ModelLoadError, ContextOverflowError, SessionStateError, BadRequestError,
     IncompleteJSONError, GenerationCancelled, ToolCallError, EngineCrashedError, GPUDeviceLostError,
     UnsupportedEnvironmentError)
 _BY_NAME: dict[str, type[LLMError]] = {cls.__name__: cls for cls in _CLASSES}

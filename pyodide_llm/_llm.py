@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import warnings
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -11,30 +11,22 @@ from ._agent import run_tools
 from ._chat import Message, ToolRequest, check_messages, tool_request
 from ._embed import create_embedding as _create_embedding
 from ._embed import embed as _embed
-from ._env import browser, require_browser
-from ._errors import GPUFallbackWarning, LLMError, error_from_reply
-from ._gpu import GpuSetting, offload_shortfall
-from ._loading import EnginePlan, ModelSource, check_cache, model_header, own_engine_plan, plan_engine, resolve_source
+from ._env import require_browser
+from ._errors import LLMError
+from ._gpu import GpuSetting
+from ._loading import check_cache, load_into, own_engine_plan, resolve_source, start_engine, warn_on_fallback
+from ._map import Checkpoint, MapHooks, MapJob, MapProgress, check_concurrency, check_items
 from ._openai import create_chat_completion, create_completion
 from ._options import LoadOptions, Sampling, sampling_from_kwargs
 from ._progress import ProgressCallback
 from ._progress import resolve as resolve_progress
 from ._results import GenerationStats, LoadReport, ModelInfo, ScoreResult
 from ._schema import Schema, to_schema
+from ._session import Session, SessionTable
+from ._session import session_from as _session_from
+from ._storage import check_name, record_store
 from ._stream import Prepare, TokenStream
 from ._transport import PendingCall, Transport
-
-
-async def _start_engine(model: ModelSource, opts: LoadOptions, cache: bool | str) -> tuple[Transport, EnginePlan]:
-    """Read the model's header, detect the page, plan the engine (GPU or CPU, variant, threads), start it.
-
-    With ``gpu=False`` detection requests no WebGPU adapter: that setting never touches the GPU.
-    """
-    header = await model_header(model, cache)
-    side = browser("LLM.load")
-    plan = plan_engine(await side.detect(opts.effective_gpu is not False), opts, header)
-    transport: Transport = await side.start_engine(plan.variant, plan.n_threads)
-    return transport, plan
 
 
 def _schema_option(json_schema: Any, sampling: dict[str, Any]) -> Schema | None:
@@ -67,37 +59,6 @@ def _logprobs_option(logprobs: Any, top_logprobs: Any) -> int:
     return top_logprobs if (logprobs or top_logprobs) else -1
 
 
-def _warn_on_fallback(plan: EnginePlan, info: dict[str, Any]) -> None:
-    """Say so when the GPU was chosen but llama.cpp kept layers on the CPU (the model still works)."""
-    if not plan.gpu.offload_kqv:
-        warnings.warn(plan.gpu.reason, GPUFallbackWarning, stacklevel=3)
-    shortfall = offload_shortfall(plan.gpu, plan.n_layer, info)
-    if shortfall is not None:
-        warnings.warn(shortfall, GPUFallbackWarning, stacklevel=3)  # 3: the caller of LLM.load
-
-
-async def _load_into(transport: Transport, payload: dict[str, Any],
-                     progress: ProgressCallback | None) -> dict[str, Any]:
-    """Send ``load`` and wait for the model; on failure or cancellation the engine is ended."""
-    def on_event(type: str, data: dict[str, Any]) -> None:
-        if type == "progress" and progress is not None:
-            progress(int(data["loaded"]), int(data["total"]), str(data["stage"]))
-        elif type == "notice":
-            warnings.warn(str(data["message"]), RuntimeWarning, stacklevel=1)
-
-    try:
-        reply = await transport.start("load", payload, on_event).future
-    except BaseException:
-        # Cancelled mid-download (a notebook's interrupt, asyncio.wait_for): stop the worker's
-        # download and free its memory now rather than leaving an engine nobody can reach.
-        transport.terminate()
-        raise
-    if not reply.get("ok"):
-        await transport.close()
-        raise error_from_reply(reply)
-    return reply
-
-
 class LLM:
     """A model loaded in its own engine worker.
 
@@ -114,6 +75,7 @@ class LLM:
         self._active: PendingCall | None = None
         self._last_stats: GenerationStats | None = None
         self._closed = False
+        self._sessions = SessionTable(self)
 
     @classmethod
     async def load(cls, source: str | Sequence[str] | bytes | memoryview | Any, *, n_ctx: int = 2048,
@@ -221,15 +183,15 @@ class LLM:
             require_browser("LLM.load")  # before anything else: the one error that matters here
         model = resolve_source(source, sha256)
         if transport is None:
-            transport, plan = await _start_engine(model, opts, cache)
+            transport, plan = await start_engine(model, opts, cache)
         else:  # a caller's own engine connection (tests, custom hosts)
             plan = own_engine_plan(opts)
         payload = {**model.payload(cache), "n_ctx": opts.n_ctx, "n_threads": plan.n_threads,
                    "n_batch": opts.n_batch, "n_gpu_layers": plan.gpu.n_gpu_layers, "offload_kqv": plan.gpu.offload_kqv}
         if chat_template is not None:
             payload["chat_template"] = chat_template
-        reply = await _load_into(transport, payload, on_progress)
-        _warn_on_fallback(plan, reply["info"])
+        reply = await load_into(transport, payload, on_progress)
+        warn_on_fallback(plan, reply["info"])
         report = LoadReport.from_reply(reply, engine_reused=transport.reused_engine)
         return cls(transport, ModelInfo.from_engine(reply["info"], plan.variant, plan.adapter), report)
 
@@ -272,7 +234,16 @@ class LLM:
         model in ``stream.logprobs`` (:class:`TokenLogprob`); ``top_logprobs=k``
         (0-20, implies ``logprobs``) adds its ``k`` best alternatives.
         """
-        msgs = check_messages(messages)
+        return self._chat(check_messages(messages), 0, None, tools=tools, tool_choice=tool_choice,
+                          parallel_tool_calls=parallel_tool_calls, enable_thinking=enable_thinking,
+                          json_schema=json_schema, logprobs=logprobs, top_logprobs=top_logprobs, **sampling)
+
+    def _chat(self, msgs: list[Message], seq: int, session: Session | None, *, tools: Any = None,
+              tool_choice: Any = "auto", parallel_tool_calls: bool = False, enable_thinking: bool = True,
+              json_schema: Any = None, logprobs: bool = False, top_logprobs: int = 0,
+              **sampling: Any) -> TokenStream:
+        """``chat`` in engine sequence ``seq``; a session's history is fitted to n_ctx and read
+        when the stream starts."""
         calls = tool_request(tools, tool_choice)
         if calls.active and (json_schema is not None or sampling.get("grammar")):
             raise ValueError("tools= cannot be combined with json_schema= or grammar=: the tool-call grammar is "
@@ -287,8 +258,13 @@ class LLM:
                    "parallel_tool_calls": parallel_tool_calls, "enable_thinking": enable_thinking}
 
         async def prepare() -> tuple[dict[str, Any], tuple[str, ...]]:
+            if session is not None:
+                await self._wait_idle()
+                await session.fit(s.max_tokens)
+                request["messages"] = check_messages(session._messages)
             fmt = await self._transport.call("chat_format", request)
             payload = await self._begin(fmt["prompt"], s, n_logprobs)
+            payload["seq"] = session.seq if session is not None else seq
             _parse_with(payload, fmt, calls)
             return payload, tuple(fmt.get("stops") or ())
 
@@ -355,7 +331,7 @@ class LLM:
         reply = await self._transport.call("score", {"tokens": tokens})
         return ScoreResult(list(reply["tokens"]), [float(x) for x in reply["logprobs"]], float(reply["total"]))
 
-    async def _begin(self, prompt: str, s: Sampling, n_logprobs: int = -1) -> dict[str, Any]:
+    async def _wait_idle(self) -> None:
         """Wait for a cancelled generation to wind down; refuse to overlap a live one."""
         self._check_open()
         if self._active is not None and not self._active.future.done():
@@ -363,6 +339,10 @@ class LLM:
                 raise LLMError("another generation is still streaming on this model; finish it or call "
                                "`await stream.aclose()` first (or load a second LLM)", "busy")
             await asyncio.wait_for(asyncio.shield(self._active.future), timeout=30)
+
+    async def _begin(self, prompt: str, s: Sampling, n_logprobs: int = -1) -> dict[str, Any]:
+        """The generate payload, once the model is free."""
+        await self._wait_idle()
         payload = {"prompt": prompt, "max_tokens": s.max_tokens, "sampling": s.engine_payload()}
         if n_logprobs >= 0:
             payload["logprobs"] = n_logprobs
@@ -379,6 +359,84 @@ class LLM:
             self._active = None
         if reply.get("stats"):
             self._last_stats = GenerationStats.from_engine(reply["stats"])
+
+    # -- many rows, conversations --------------------------------------------------------
+
+    def map(self, items: Sequence[str | Sequence[Message]], *, json_schema: Any = None, concurrency: int = 8,
+            progress: MapProgress | bool | None = None, checkpoint: str | None = None, **sampling: Any) -> MapJob:
+        """Generate for many prompts together: ``async for index, text in llm.map(items)``.
+
+        Each item is a prompt string (continued as :meth:`complete` does) or a message
+        list (answered as :meth:`chat` does). Up to ``concurrency`` rows (1-16) decode
+        together in one llama.cpp batch, a sequence id each; each ``(index, text)``
+        comes as its row finishes, and ``await llm.map(...).collect()`` returns the
+        texts in order. Greedy texts equal one-at-a-time ones. Sampling keywords and
+        ``json_schema``/``grammar`` apply to every row. When the context cannot hold
+        ``concurrency`` rows of prompt + ``max_tokens`` at once, fewer run together
+        (a ``RuntimeWarning`` says so); a row longer than the context raises
+        :class:`ContextOverflowError` before anything runs.
+
+        ``checkpoint="name"`` keeps each finished row in the browser's storage as it
+        arrives; the same call after a page reload gives those rows back at once and
+        generates only the rest (``pyodide_llm.cache.checkpoints()`` lists them).
+        ``progress``: a callable ``(done, total, "map")`` or ``True`` for a bar.
+        """
+        rows = check_items(items)
+        n = check_concurrency(concurrency)
+        if checkpoint is not None:
+            check_name(checkpoint, "checkpoint")
+        self._check_open()
+        schema = _schema_option(json_schema, sampling)
+        s = sampling_from_kwargs(sampling)
+        ckpt = None
+        if checkpoint is not None:
+            salt = json.dumps([self._info.name, self._info.size, self._info.n_params, s.engine_payload(),
+                               s.max_tokens, list(s.stop), schema.text() if schema else None], sort_keys=True)
+            ckpt = Checkpoint(record_store(), checkpoint, salt)
+        on_progress = resolve_progress(progress) if progress is not False else None
+        hooks = MapHooks(self._wait_idle, self._on_generation_start, self._on_map_done)
+        return MapJob(self._transport, rows, s, n, hooks, on_progress, ckpt)
+
+    def _on_map_done(self, call: PendingCall, reply: dict[str, Any] | None) -> None:
+        if reply is None:
+            call.future.add_done_callback(lambda f: self._on_map_done(call, f.result()))
+        elif self._active is call:
+            self._active = None
+
+    def session(self, system: str | None = None, *, messages: Sequence[Message] | None = None,
+                overflow: str = "truncate") -> Session:
+        """A conversation that keeps its turns and its cache: ``chat.send(text)`` streams each answer.
+
+        ``system`` starts the history with a system prompt; ``messages`` with earlier
+        turns. Several sessions share the model (its weights are loaded once); each keeps
+        its history in a sequence of the engine's cache while there is room, so
+        switching between them does not evaluate a history again. See :class:`Session`.
+        """
+        self._check_open()
+        if system is not None and (not isinstance(system, str) or not system):
+            raise ValueError("system must be a non-empty string")
+        history: list[Message] = [{"role": "system", "content": system}] if system else []
+        if messages:
+            history += check_messages(messages)
+        return Session(self, history, overflow)
+
+    async def session_from(self, data: bytes | str) -> Session:
+        """A session saved by :meth:`Session.save`: its bytes, or the name it was stored under.
+
+        The next greedy answer is the one the saved session would have given. A state
+        of another model or ``n_ctx``, or damaged bytes, raise :class:`SessionStateError`.
+        """
+        return await _session_from(self, data)
+
+    def _session_stream(self, session: Session, options: dict[str, Any]) -> TokenStream:
+        return self._chat([], 0, session, **options)
+
+    async def _count_chat_tokens(self, messages: list[Message]) -> int:
+        fmt = await self._transport.call("chat_format", {"messages": check_messages(messages),
+                                                         "add_generation_prompt": True})
+        reply = await self._transport.call("tokenize", {"text": fmt["prompt"], "add_special": True,
+                                                        "parse_special": True})
+        return len(reply["tokens"])
 
     # -- embeddings ---------------------------------------------------------------------
 

@@ -11,18 +11,21 @@ feature detection).
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._env import IN_PYODIDE, browser
-from ._errors import ModelLoadError, ModelSourceError
+from ._errors import GPUFallbackWarning, ModelLoadError, ModelSourceError, error_from_reply
 from ._gguf import GGUFInfo, NeedMoreBytes, NotGGUFError, parse_header
-from ._gpu import GPUChoice, choose_backend, choose_for_own_engine, fit_kv_cache
+from ._gpu import GPUChoice, choose_backend, choose_for_own_engine, fit_kv_cache, offload_shortfall
 from ._inspect import inspect
 from ._options import LoadOptions
+from ._progress import ProgressCallback
 from ._sizing import estimate, layer_kv_bytes
 from ._sources import Part, check_sha256, model_parts
+from ._transport import Transport
 from ._variants import choose_variant
 
 CACHE_KINDS = (True, False, "opfs", "cache-api", "revalidate")
@@ -137,3 +140,46 @@ def own_engine_plan(opts: LoadOptions) -> EnginePlan:
     """The plan for a caller's own engine (``transport=``): nothing detected, nothing sized, its word taken."""
     variant = opts.variant if opts.variant != "auto" else "custom"
     return EnginePlan(variant, opts.n_threads or 1, choose_for_own_engine(opts.effective_gpu, opts.n_gpu_layers))
+
+
+async def start_engine(model: ModelSource, opts: LoadOptions, cache: bool | str) -> tuple[Transport, EnginePlan]:
+    """Read the model's header, detect the page, plan the engine (GPU or CPU, variant, threads), start it.
+
+    With ``gpu=False`` detection requests no WebGPU adapter: that setting never touches the GPU.
+    """
+    header = await model_header(model, cache)
+    side = browser("LLM.load")
+    plan = plan_engine(await side.detect(opts.effective_gpu is not False), opts, header)
+    transport: Transport = await side.start_engine(plan.variant, plan.n_threads)
+    return transport, plan
+
+
+def warn_on_fallback(plan: EnginePlan, info: dict[str, Any]) -> None:
+    """Say so when the GPU was chosen but llama.cpp kept layers on the CPU (the model still works)."""
+    if not plan.gpu.offload_kqv:
+        warnings.warn(plan.gpu.reason, GPUFallbackWarning, stacklevel=3)
+    shortfall = offload_shortfall(plan.gpu, plan.n_layer, info)
+    if shortfall is not None:
+        warnings.warn(shortfall, GPUFallbackWarning, stacklevel=3)  # 3: the caller of LLM.load
+
+
+async def load_into(transport: Transport, payload: dict[str, Any],
+                     progress: ProgressCallback | None) -> dict[str, Any]:
+    """Send ``load`` and wait for the model; on failure or cancellation the engine is ended."""
+    def on_event(type: str, data: dict[str, Any]) -> None:
+        if type == "progress" and progress is not None:
+            progress(int(data["loaded"]), int(data["total"]), str(data["stage"]))
+        elif type == "notice":
+            warnings.warn(str(data["message"]), RuntimeWarning, stacklevel=1)
+
+    try:
+        reply = await transport.start("load", payload, on_event).future
+    except BaseException:
+        # Cancelled mid-download (a notebook's interrupt, asyncio.wait_for): stop the worker's
+        # download and free its memory now rather than leaving an engine nobody can reach.
+        transport.terminate()
+        raise
+    if not reply.get("ok"):
+        await transport.close()
+        raise error_from_reply(reply)
+    return reply

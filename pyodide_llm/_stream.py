@@ -237,6 +237,11 @@ class TokenStream:
             self._message["reasoning_content"] = self.reasoning
 
     @property
+    def shown(self) -> str:
+        """The text the consumer has been given so far."""
+        return "".join(self._pieces)
+
+    @property
     def message(self) -> dict[str, Any] | None:
         """The assistant message (OpenAI shape: ``content``, ``tool_calls``) to append to the
         conversation, once the stream is consumed; ``None`` before, or after an error."""

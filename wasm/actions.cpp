@@ -3,6 +3,7 @@
 // Each action validates its request fully before touching the engine, so a bad
 // request never leaves the engine half-changed.
 #include "engine.h"
+#include "request.h"
 #include "chat_io.h"
 #include "embed.h"
 #include "plm_abi.h"
@@ -23,27 +24,11 @@
 #include <memory>
 #include <string>
 
-using json = nlohmann::ordered_json;
 
 namespace plm {
 namespace {
 
-Engine & engine() {
-    static Engine e;  // one engine per module instance (one worker, one model)
-    return e;
-}
 
-template <typename T> T get_or(const json & j, const char * key, T def) {
-    auto it = j.find(key);
-    if (it == j.end() || it->is_null()) {
-        return def;
-    }
-    try {
-        return it->get<T>();
-    } catch (const std::exception &) {
-        throw EngineError(code::bad_request, std::string("field '") + key + "' has the wrong type");
-    }
-}
 
 // A running digest of a model file as it streams in: SHA-256 or the fast checksum.
 struct Digest {
@@ -75,13 +60,6 @@ Digest & hash_of(const json & r) {
     return it->second;
 }
 
-json bytes_array(const std::string & s) {
-    json a = json::array();
-    for (unsigned char c : s) {
-        a.push_back((int) c);
-    }
-    return a;
-}
 
 json timings_json(const Timings & t) {
     return json{{"n_prompt", t.n_prompt}, {"n_cached", t.n_cached}, {"n_generated", t.n_generated},
@@ -100,33 +78,7 @@ json info_json() {
                 {"gpu_model_bytes", i.gpu_model_bytes}, {"gpu_kv_bytes", i.gpu_kv_bytes}};
 }
 
-std::vector<int32_t> token_list(const json & req, const char * key) {
-    auto it = req.find(key);
-    if (it == req.end() || !it->is_array()) {
-        throw EngineError(code::bad_request, std::string("field '") + key + "' must be a list of token ids");
-    }
-    std::vector<int32_t> out;
-    out.reserve(it->size());
-    for (const auto & v : *it) {
-        if (!v.is_number_integer()) {
-            throw EngineError(code::bad_request, std::string("field '") + key + "' must hold integers only");
-        }
-        out.push_back(v.get<int32_t>());
-    }
-    return out;
-}
 
-// A JSON schema (an object, or its text) as a GBNF grammar, by llama.cpp's own
-// converter (common/json-schema-to-grammar, what llama-server uses).
-std::string schema_grammar(const json & schema) {
-    try {
-        const std::string text = schema.is_string() ? schema.get<std::string>() : schema.dump();
-        return json_schema_to_grammar(common_json::parse(text));
-    } catch (const std::exception & e) {
-        throw EngineError(code::bad_request, std::string("llama.cpp cannot turn this JSON schema into a grammar: ") +
-                                                 e.what());
-    }
-}
 
 // The embedding context, made on the first "embed" (and again for another pooling);
 // it holds the model's weights by pointer, so it goes before the model does.
@@ -190,58 +142,9 @@ std::unique_ptr<ChatStream> & chat_stream() {
     return s;
 }
 
-SamplingParams sampling_from(const json & req) {
-    SamplingParams s;
-    const json & j = req.contains("sampling") ? req["sampling"] : json::object();
-    s.temperature    = get_or<float>(j, "temperature", s.temperature);
-    s.top_k          = get_or<int32_t>(j, "top_k", s.top_k);
-    s.top_p          = get_or<float>(j, "top_p", s.top_p);
-    s.min_p          = get_or<float>(j, "min_p", s.min_p);
-    s.repeat_penalty = get_or<float>(j, "repeat_penalty", s.repeat_penalty);
-    s.repeat_last_n  = get_or<int32_t>(j, "repeat_last_n", s.repeat_last_n);
-    const int64_t seed = get_or<int64_t>(j, "seed", -1);  // absent: llama.cpp's random seed
-    s.grammar        = get_or<std::string>(j, "grammar", "");
-    if (j.contains("json_schema") && !j["json_schema"].is_null()) {
-        if (!s.grammar.empty()) {
-            throw EngineError(code::bad_request, "give either 'grammar' or 'json_schema', not both");
-        }
-        s.grammar = schema_grammar(j["json_schema"]);
-    }
-    s.ignore_eos     = get_or<bool>(j, "ignore_eos", false);
-    s.presence_penalty  = get_or<float>(j, "presence_penalty", 0.0f);
-    s.frequency_penalty = get_or<float>(j, "frequency_penalty", 0.0f);
-    if (!(s.presence_penalty >= -2 && s.presence_penalty <= 2) ||
-        !(s.frequency_penalty >= -2 && s.frequency_penalty <= 2)) {
-        throw EngineError(code::bad_request, "presence_penalty and frequency_penalty must be in -2..2");
-    }
-    if (j.contains("chat") && !j["chat"].is_null()) {
-        if (!j["chat"].is_object()) {
-            throw EngineError(code::bad_request, "sampling.chat must be chat_format's 'sampling' object");
-        }
-        if (!s.grammar.empty() && !j["chat"].value("grammar", std::string()).empty()) {
-            throw EngineError(code::bad_request, "a tool-call grammar and 'grammar'/'json_schema' cannot be combined");
-        }
-        s.chat = j["chat"].dump();
-    }
-    // The bounds of protocol.json "limits" (Python validates with the same table;
-    // tests/node/protocol.test.mjs checks these guards against it).
-    const bool seed_ok = !j.contains("seed") || j["seed"].is_null() || (seed >= 0 && seed <= 4294967294LL);
-    if (!(s.temperature >= 0) || !(s.top_p > 0 && s.top_p <= 1) || !(s.min_p >= 0 && s.min_p <= 1) ||
-        !(s.repeat_penalty > 0) || s.top_k < 0 || s.repeat_last_n < -1 || !seed_ok) {
-        throw EngineError(code::bad_request,
-                          "sampling values out of range: temperature >= 0, 0 < top_p <= 1, 0 <= min_p <= 1, "
-                          "repeat_penalty > 0, top_k >= 0, repeat_last_n >= -1, 0 <= seed <= 4294967294");
-    }
-    if (seed >= 0) {
-        s.seed = (uint32_t) seed;
-    }
-    return s;
-}
 
-using Handler = std::function<json(const json &)>;
-
-const std::map<std::string, Handler> & handlers() {
-    static const std::map<std::string, Handler> h = {
+std::map<std::string, Handler> make_handlers() {
+    std::map<std::string, Handler> h = {
         {"load", [](const json & r) {
              embedder().reset();
              LoadParams p;
@@ -331,23 +234,13 @@ const std::map<std::string, Handler> & handlers() {
                                                 *syntax)}};
          }},
         {"generate_start", [](const json & r) {
-             std::vector<int32_t> prompt;
-             if (r.contains("tokens")) {
-                 prompt = token_list(r, "tokens");
-             } else {
-                 auto it = r.find("prompt");
-                 if (it == r.end() || !it->is_string()) {
-                     throw EngineError(code::bad_request, "'generate_start' needs 'prompt' (string) or 'tokens'");
-                 }
-                 prompt = engine().tokenize(it->get<std::string>(), get_or<bool>(r, "add_special", true),
-                                            get_or<bool>(r, "parse_special", true));
-             }
+             std::vector<int32_t> prompt = prompt_tokens(r, "generate_start");
              SamplingParams s = sampling_from(r);
              std::unique_ptr<ChatStream> stream;
              if (r.contains("syntax") && r["syntax"].is_object()) {
                  stream = std::make_unique<ChatStream>(r["syntax"]);  // checked before the prefill
              }
-             engine().generate_start(prompt, s);
+             engine().generate_start(prompt, s, get_or<int32_t>(r, "seq", 0));
              chat_stream() = std::move(stream);
              const Timings t = engine().timings();
              return json{{"n_prompt", t.n_prompt}, {"n_cached", t.n_cached}, {"prefill_ms", t.prefill_ms}};
@@ -445,6 +338,12 @@ const std::map<std::string, Handler> & handlers() {
                          {"system_info", llama_print_system_info()}};
          }},
     };
+    add_sequence_actions(h);
+    return h;
+}
+
+const std::map<std::string, Handler> & handlers() {
+    static const std::map<std::string, Handler> h = make_handlers();
     return h;
 }
 

@@ -176,6 +176,15 @@ void Engine::unload() {
     generate_end();
     tmpls_.reset();
     chat_template_.clear();
+    batch_end_all();
+    for (Slot & sl : slots_) {
+        sl = Slot{};
+    }
+    seq_ = 0;
+    if (batch_.token) {
+        llama_batch_free(batch_);
+        batch_ = llama_batch{};
+    }
     if (ctx_) {
         llama_free(ctx_);
         ctx_ = nullptr;
@@ -189,7 +198,6 @@ void Engine::unload() {
         model_ = nullptr;
     }
     vocab_ = nullptr;
-    kv_tokens_.clear();
     timings_ = Timings{};
 }
 
@@ -278,12 +286,15 @@ void Engine::load(const LoadParams & p) {
         cp.n_ctx           = (uint32_t) p.n_ctx;
         cp.n_batch         = (uint32_t) p.n_batch;
         cp.n_ubatch        = (uint32_t) p.n_batch;
-        cp.n_seq_max       = 1;
-        // decode_tokens asks for the logits of a batch's last token only. Without this
-        // llama.cpp sizes the compute buffer for logits of every token of a ubatch:
-        // n_vocab x n_ubatch floats, 96 MiB for SmolLM2 at 512 and 250 MiB for a
-        // 128k vocabulary, most of a browser tab's memory spent on rows never read.
-        cp.n_outputs_max   = 1;
+        // Sequences share one cache of n_ctx cells (unified): a session or a batched
+        // row may use all of it, and sequences with a common prefix share its cells.
+        cp.n_seq_max       = kMaxSeqs;
+        cp.kv_unified      = true;
+        // A prefill asks for the logits of its last token only, a batched step for one
+        // row per sequence. Without this llama.cpp sizes the compute buffer for logits
+        // of every token of a ubatch: n_vocab x n_ubatch floats, 96 MiB for SmolLM2 at
+        // 512 and 250 MiB for a 128k vocabulary, rows never read.
+        cp.n_outputs_max   = kMaxSeqs;
         cp.n_threads       = p.n_threads;
         cp.n_threads_batch = p.n_threads;
         cp.no_perf         = false;
@@ -301,6 +312,7 @@ void Engine::load(const LoadParams & p) {
         persistent_threads_ = p.persistent_threads;
         attach_thread_pool(p.n_threads);
         n_batch_ = (int32_t) llama_n_batch(ctx_);  // llama.cpp caps it at n_ctx
+        batch_   = llama_batch_init(std::max(n_batch_, kMaxSeqs), 0, 1);
         gpu_kv_bytes_ = (uint64_t) (g_gpu_kv_mib.load() * 1048576.0);
     }
     try {
@@ -402,35 +414,82 @@ const common_chat_templates * Engine::chat_templates() const {
     return tmpls_.get();
 }
 
-void Engine::decode_tokens(const int32_t * tokens, int32_t n, bool is_prompt) {
+Slot & Engine::slot(int32_t seq) {
+    if (seq < 0 || seq >= kMaxSeqs) {
+        throw EngineError(code::bad_request, "seq must be in 0.." + std::to_string(kMaxSeqs - 1));
+    }
+    return slots_[seq];
+}
+
+// Forget the least recently used sequence that is not generating (and not `except`).
+bool Engine::evict_one(int32_t except) {
+    int32_t victim = -1;
+    for (int32_t i = 0; i < kMaxSeqs; i++) {
+        const Slot & sl = slots_[i];
+        if (i == except || sl.batched || (generating_ && i == seq_) || sl.tokens.empty()) {
+            continue;
+        }
+        if (victim < 0 || sl.used < slots_[victim].used) {
+            victim = i;
+        }
+    }
+    if (victim < 0) {
+        return false;
+    }
+    llama_memory_seq_rm(llama_get_memory(ctx_), victim, -1, -1);
+    slots_[victim].tokens.clear();
+    return true;
+}
+
+int32_t Engine::decode_with_room(const llama_batch & batch, int32_t seq_hint) {
+    for (;;) {
+        const int32_t rc = llama_decode(ctx_, batch);
+        // 1: no room in the cache for the batch (nothing was written): make some.
+        if (rc != 1 || !evict_one(seq_hint)) {
+            return rc;
+        }
+    }
+}
+
+void Engine::decode_tokens(int32_t seq, const int32_t * tokens, int32_t n, bool is_prompt) {
+    Slot & sl = slots_[seq];
+    sl.used = ++clock_;
     for (int32_t i = 0; i < n; i += n_batch_) {
         // Between batches too: a graph that runs on the GPU never calls the abort
         // callback (only ggml's CPU backend does), so a long prefill stops here.
         if (g_abort.load() != 0) {
-            llama_memory_seq_rm(llama_get_memory(ctx_), 0, (llama_pos) kv_tokens_.size(), -1);
+            llama_memory_seq_rm(llama_get_memory(ctx_), seq, (llama_pos) sl.tokens.size(), -1);
             throw EngineError(code::aborted, is_prompt ? "prompt evaluation was cancelled" : "decode was cancelled");
         }
         const int32_t m = std::min(n_batch_, n - i);
-        llama_batch batch = llama_batch_get_one(const_cast<llama_token *>(tokens + i), m);
-        const int32_t rc = llama_decode(ctx_, batch);
+        batch_.n_tokens = m;
+        for (int32_t j = 0; j < m; j++) {
+            batch_.token[j]     = tokens[i + j];
+            batch_.pos[j]       = (llama_pos) (sl.tokens.size() + j);
+            batch_.n_seq_id[j]  = 1;
+            batch_.seq_id[j][0] = seq;
+            batch_.logits[j]    = j == m - 1;
+        }
+        const int32_t rc = decode_with_room(batch_, seq);
         if (rc != 0) {
             // The cache may hold part of this batch: forget everything after what is known good.
-            llama_memory_seq_rm(llama_get_memory(ctx_), 0, (llama_pos) kv_tokens_.size(), -1);
+            llama_memory_seq_rm(llama_get_memory(ctx_), seq, (llama_pos) sl.tokens.size(), -1);
             if (rc == 2 || g_abort.load() != 0) {
                 throw EngineError(code::aborted, is_prompt ? "prompt evaluation was cancelled" : "decode was cancelled");
+            }
+            if (rc == 1) {
+                throw EngineError(code::context_overflow,
+                                  "the context's cache has no room for " + std::to_string(m) +
+                                      " more tokens while other sequences generate; load with a larger n_ctx");
             }
             throw EngineError(code::decode_failed, "llama_decode failed with code " + std::to_string(rc) + ": " +
                                                        recent_log_errors());
         }
-        kv_tokens_.insert(kv_tokens_.end(), tokens + i, tokens + i + m);
+        sl.tokens.insert(sl.tokens.end(), tokens + i, tokens + i + m);
     }
 }
 
-void Engine::generate_start(const std::vector<int32_t> & prompt, const SamplingParams & s) {
-    require_context();
-    generate_end();
-    // The abort flag is not cleared here: its owner (the worker) clears it when a
-    // generation ends, so a cancel stored before this prefill begins still stops it.
+void Engine::check_prompt(const std::vector<int32_t> & prompt) const {
     const int32_t n_ctx = (int32_t) llama_n_ctx(ctx_);
     const int32_t n_prompt = (int32_t) prompt.size();
     if (n_prompt == 0) {
@@ -447,17 +506,51 @@ void Engine::generate_start(const std::vector<int32_t> & prompt, const SamplingP
             throw EngineError(code::bad_request, "token id " + std::to_string(t) + " is outside the vocabulary");
         }
     }
-    // Reuse the cached prefix; always re-evaluate at least the last prompt token for fresh logits.
-    size_t keep = 0;
-    while (keep < kv_tokens_.size() && keep + 1 < prompt.size() && kv_tokens_[keep] == prompt[keep]) {
-        keep++;
+}
+
+namespace {
+size_t common_prefix(const std::vector<int32_t> & a, const std::vector<int32_t> & b) {
+    size_t n = 0;
+    while (n < a.size() && n < b.size() && a[n] == b[n]) {
+        n++;
     }
-    if (!llama_memory_seq_rm(llama_get_memory(ctx_), 0, (llama_pos) keep, -1)) {
-        llama_memory_clear(llama_get_memory(ctx_), true);
+    return n;
+}
+}  // namespace
+
+// Keep the longest cached prefix of `prompt` in `seq`: its own, or another
+// sequence's, whose cells it then shares (seq_cp: no copy, no recompute). At least
+// the prompt's last token is always evaluated again, for fresh logits.
+size_t Engine::reuse_prefix(int32_t seq, const std::vector<int32_t> & prompt) {
+    llama_memory_t mem = llama_get_memory(ctx_);
+    Slot & sl = slots_[seq];
+    const size_t limit = prompt.size() - 1;
+    size_t keep = std::min(common_prefix(sl.tokens, prompt), limit);
+    int32_t donor = -1;
+    size_t best = keep;
+    for (int32_t i = 0; i < kMaxSeqs; i++) {
+        const size_t n = i == seq ? 0 : std::min(common_prefix(slots_[i].tokens, prompt), limit);
+        if (n > best) {
+            best = n;
+            donor = i;
+        }
+    }
+    if (donor >= 0) {
+        llama_memory_seq_rm(mem, seq, -1, -1);
+        llama_memory_seq_cp(mem, donor, seq, 0, (llama_pos) best);
+        sl.tokens.assign(prompt.begin(), prompt.begin() + best);
+        slots_[donor].used = ++clock_;
+        return best;
+    }
+    if (!llama_memory_seq_rm(mem, seq, (llama_pos) keep, -1)) {
+        llama_memory_seq_rm(mem, seq, -1, -1);
         keep = 0;
     }
-    kv_tokens_.resize(keep);
+    sl.tokens.resize(keep);
+    return keep;
+}
 
+common_sampler * Engine::make_sampler(const SamplingParams & s) {
     common_params_sampling sp;
     sp.seed           = s.seed;
     sp.temp           = s.temperature;
@@ -473,23 +566,41 @@ void Engine::generate_start(const std::vector<int32_t> & prompt, const SamplingP
         chat_sampling(json::parse(s.chat), vocab_, sp);  // a tool-call grammar (never with a user grammar)
     }
     if (s.ignore_eos) {
+        const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
         for (int32_t t = 0; t < n_vocab; t++) {
             if (llama_vocab_is_eog(vocab_, t)) {
                 sp.logit_bias.push_back({t, -INFINITY});
             }
         }
     }
-    smpl_             = common_sampler_init(model_, sp);
-    if (!smpl_) {
+    common_sampler * smpl = common_sampler_init(model_, sp);
+    if (!smpl) {
         throw EngineError(code::bad_request, "invalid sampling parameters or grammar: " + recent_log_errors());
     }
+    return smpl;
+}
+
+void Engine::generate_start(const std::vector<int32_t> & prompt, const SamplingParams & s, int32_t seq) {
+    require_context();
+    generate_end();
+    Slot & sl = slot(seq);
+    if (sl.batched) {
+        throw EngineError(code::bad_request, "sequence " + std::to_string(seq) + " is a row of a batched generation");
+    }
+    // The abort flag is not cleared here: its owner (the worker) clears it when a
+    // generation ends, so a cancel stored before this prefill begins still stops it.
+    check_prompt(prompt);
+    const int32_t n_prompt = (int32_t) prompt.size();
+    const size_t keep = reuse_prefix(seq, prompt);
+    seq_ = seq;
+    sl.smpl = make_sampler(s);
     timings_.n_prompt    = n_prompt;
     timings_.n_cached    = (int32_t) keep;
     timings_.n_generated = 0;
     timings_.decode_ms   = 0;
     const int64_t t0     = ggml_time_us();
     try {
-        decode_tokens(prompt.data() + keep, n_prompt - (int32_t) keep, true);
+        decode_tokens(seq, prompt.data() + keep, n_prompt - (int32_t) keep, true);
     } catch (...) {
         generate_end();
         throw;
@@ -543,13 +654,13 @@ ScoreResult Engine::score(const std::vector<int32_t> & tokens) {
             throw EngineError(code::bad_request, "token id " + std::to_string(t) + " is outside the vocabulary");
         }
     }
-    // One token per decode: the context keeps one row of logits (n_outputs_max = 1).
-    llama_memory_clear(llama_get_memory(ctx_), true);
-    kv_tokens_.clear();
+    // One token per decode, in sequence 0 (other sequences keep their caches).
+    llama_memory_seq_rm(llama_get_memory(ctx_), 0, -1, -1);
+    slots_[0].tokens.clear();
     ScoreResult r;
     r.tokens = tokens;
     for (size_t i = 0; i + 1 < tokens.size(); i++) {
-        decode_tokens(&tokens[i], 1, true);
+        decode_tokens(0, &tokens[i], 1, true);
         const float * logits = llama_get_logits_ith(ctx_, -1);
         r.logprobs.push_back(logits[tokens[i + 1]] - log_z(logits, n_vocab));
     }
@@ -580,8 +691,9 @@ StepResult Engine::step(int32_t n_top, int32_t n_logprobs) {
                           [](const auto & a, const auto & b) { return a.second > b.second; });
         r.top.assign(all.begin(), all.begin() + k);
     }
-    r.token = common_sampler_sample(smpl_, ctx_, -1);
-    common_sampler_accept(smpl_, r.token, true);
+    Slot & sl = slots_[seq_];
+    r.token = common_sampler_sample(sl.smpl, ctx_, -1);
+    common_sampler_accept(sl.smpl, r.token, true);
     if (n_logprobs >= 0) {
         const float * logits = llama_get_logits_ith(ctx_, -1);
         const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
@@ -596,11 +708,11 @@ StepResult Engine::step(int32_t n_top, int32_t n_logprobs) {
     if (!r.eog) {
         r.piece = common_token_to_piece(vocab_, r.token, false);
         timings_.n_generated++;
-        if ((int32_t) kv_tokens_.size() + 1 > (int32_t) llama_n_ctx(ctx_)) {
+        if ((int32_t) sl.tokens.size() + 1 > (int32_t) llama_n_ctx(ctx_)) {
             r.context_full = true;  // the token is returned but there is no room to feed it back
         } else {
             try {
-                decode_tokens(&r.token, 1, false);
+                decode_tokens(seq_, &r.token, 1, false);
             } catch (const EngineError & e) {
                 if (e.code == code::aborted) {
                     generate_end();
@@ -618,9 +730,10 @@ StepResult Engine::step(int32_t n_top, int32_t n_logprobs) {
 }
 
 void Engine::generate_end() {
-    if (smpl_) {
-        common_sampler_free(smpl_);
-        smpl_ = nullptr;
+    Slot & sl = slots_[seq_];
+    if (sl.smpl && !sl.batched) {
+        common_sampler_free(sl.smpl);
+        sl.smpl = nullptr;
     }
     generating_ = false;
 }

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "llama.h"
+
 struct llama_model;
 struct llama_context;
 struct llama_vocab;
@@ -109,6 +111,29 @@ struct ScoreResult {
     std::vector<float>   logprobs;  // logprobs[i] of tokens[i + 1] given tokens[0..i]
 };
 
+// Sequence ids of the generation context: one KV cache (unified: every sequence may
+// use all n_ctx cells) holds the default generation (0), sessions and the rows of a
+// batched generation, each under its own id. 16 rows of logits per decode.
+constexpr int32_t kMaxSeqs = 16;
+
+// One sequence of the context: the tokens whose keys/values it holds, in order, and
+// its sampler while it generates.
+struct Slot {
+    std::vector<int32_t> tokens;
+    common_sampler * smpl = nullptr;
+    int32_t pending = -1;    // batched generation: the token sampled and not yet decoded
+    int32_t row = -1;        // its row of logits in the last batched decode
+    uint64_t used = 0;       // when it last ran (least recently used slots are evicted first)
+    bool batched = false;    // a row of a running batched generation (never evicted)
+};
+
+// A batched row's first token (batch_start) or next one (batch_step).
+struct RowStep {
+    int32_t seq = 0;
+    StepResult step;
+    int32_t n_prompt = 0, n_cached = 0;
+};
+
 struct Timings {
     int32_t n_prompt = 0, n_cached = 0, n_generated = 0;
     double  prefill_ms = 0, decode_ms = 0, load_ms = 0;
@@ -137,14 +162,33 @@ class Engine {
     // (embeddings) computes on the same threads, as a wasm engine has no others to start.
     ggml_threadpool * thread_pool() const { return tpool_; }
 
-    // Evaluates the prompt (reusing the longest cached prefix) and prepares the sampler.
-    void generate_start(const std::vector<int32_t> & prompt, const SamplingParams & s);
+    // Evaluates the prompt into sequence `seq` (reusing the longest cached prefix, its
+    // own or another sequence's) and prepares the sampler.
+    void generate_start(const std::vector<int32_t> & prompt, const SamplingParams & s, int32_t seq = 0);
     // Samples one token and, unless it ends generation, feeds it back.
     StepResult step(int32_t n_top, int32_t n_logprobs = -1);
     // Log-probabilities of each token of `tokens` after the ones before it (no sampling).
     ScoreResult score(const std::vector<int32_t> & tokens);
     void generate_end();
     bool generating() const { return generating_; }
+
+    // Batched generation (sequences.cpp): several rows decode together, one token each
+    // per llama_decode. batch_start prefills a row into a free sequence (seq < 0) or
+    // `seq`, and samples its first token; batch_step decodes the rows' pending tokens
+    // in one batch and samples each row's next; batch_end frees a row's sampler (its
+    // keys/values stay cached until the room is needed).
+    RowStep batch_start(const std::vector<int32_t> & prompt, const SamplingParams & s, int32_t seq = -1);
+    std::vector<RowStep> batch_step(const std::vector<int32_t> & seqs);
+    void batch_end(int32_t seq);
+    void batch_end_all();
+
+    // A sequence's state (llama.cpp's per-sequence KV state) and its tokens; restoring
+    // puts both into `seq`, replacing what it held. drop forgets a sequence's cache.
+    std::vector<uint8_t> seq_save(int32_t seq, std::vector<int32_t> & tokens);
+    void seq_restore(int32_t seq, const uint8_t * data, size_t size, const std::vector<int32_t> & tokens);
+    void seq_drop(int32_t seq);
+    // The tokens each sequence holds (for "info" and tests).
+    std::vector<int32_t> seq_lengths() const;
 
     // Model description for "info"; keys/values as strings, numbers as numbers by the caller.
     struct Info {
@@ -166,15 +210,26 @@ class Engine {
   private:
     void require_model() const;
     void require_context() const;
-    void decode_tokens(const int32_t * tokens, int32_t n, bool is_prompt);
+    void decode_tokens(int32_t seq, const int32_t * tokens, int32_t n, bool is_prompt);
+    // llama_decode, evicting idle sequences (least recently used first) while the
+    // cache has no room for the batch; `keep` are sequences never evicted.
+    int32_t decode_with_room(const llama_batch & batch, int32_t seq_hint);
+    bool evict_one(int32_t except);
+    Slot & slot(int32_t seq);
+    void check_prompt(const std::vector<int32_t> & prompt) const;
+    size_t reuse_prefix(int32_t seq, const std::vector<int32_t> & prompt);
+    common_sampler * make_sampler(const SamplingParams & s);
+    StepResult sample_row(Slot & sl, int32_t row);
 
     llama_model *   model_ = nullptr;
     llama_context * ctx_   = nullptr;
     const llama_vocab * vocab_ = nullptr;
-    common_sampler * smpl_ = nullptr;
+    Slot slots_[kMaxSeqs];
+    int32_t seq_ = 0;        // the sequence of the single generation (generate_start/step)
+    uint64_t clock_ = 0;     // stamps Slot::used
+    llama_batch batch_{};    // for batch_step and decode_tokens: n_batch tokens, one sequence each
     std::unique_ptr<common_chat_templates, void (*)(common_chat_templates *)> tmpls_;
     std::string chat_template_;  // the load's override, if any
-    std::vector<int32_t> kv_tokens_;  // tokens whose keys/values are in the cache, in order
     bool generating_ = false;
     void attach_thread_pool(int32_t n);
 

@@ -161,7 +161,7 @@ async function generate(id, p) {
   try {
     // The abort flag is not cleared here: a cancel sent right after this request has
     // already set it (the client stores it at once), and must stop the prefill too.
-    await engine.action("generate_start", { prompt: p.prompt, sampling: p.sampling || {},
+    await engine.action("generate_start", { prompt: p.prompt, sampling: p.sampling || {}, seq: p.seq ?? 0,
       ...(p.syntax ? { syntax: p.syntax } : {}) });
     let finish = "length";
     for (let n = 0; n < p.max_tokens; n++) {
@@ -204,10 +204,172 @@ async function generate(id, p) {
   }
 }
 
+/** Finish a batched row: free its sequence's sampler and send its text's bytes. */
+async function endRow(id, row, reason) {
+  await engine.action("batch_end", { seq: row.seq });
+  const bytes = new Uint8Array(row.size);
+  let at = 0;
+  for (const c of row.chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  event(id, "row", { index: row.index, bytes, finish_reason: reason, n_prompt: row.n_prompt,
+    n_cached: row.n_cached, n_generated: row.n }, [bytes.buffer]);
+}
+
+/**
+ * One generated token of a batched row (batch_start's or batch_step's reply). Returns the
+ * reason the row ends, or null while it goes on. Stop strings end a row here so that it
+ * stops decoding; the client cuts the text at them (as it does for a single generation).
+ */
+function rowToken(row, s, p) {
+  if (s.eog) return "stop";
+  const chunk = new Uint8Array(s.bytes);
+  row.chunks.push(chunk);
+  row.size += chunk.length;
+  row.n += 1;
+  if (p.stops && p.stops.length) {
+    row.text += row.decoder.decode(chunk, { stream: true });
+    if (p.stops.some((x) => row.text.includes(x))) return "stop";
+  }
+  if (row.n >= p.max_tokens) return "length";
+  if (s.context_full) return "context_full";
+  return null;
+}
+
+/**
+ * Generate many prompts together: up to `concurrency` rows decode in one llama_decode
+ * (a sequence id each), a "row" event as each finishes. A row is admitted while the rows
+ * running and it can all reach max_tokens in the context; the first row that has to wait
+ * for room says so in a "notice".
+ */
+async function generateBatch(id, p) {
+  if (generating !== null) return fail(id, "busy", "a generation is already running in this engine");
+  const items = p.items;
+  if (!Array.isArray(items) || !items.length || items.some((x) => typeof x !== "string" || !x)) {
+    return fail(id, "bad_request", "items must be a non-empty list of non-empty prompt strings");
+  }
+  if (!Number.isInteger(p.max_tokens) || p.max_tokens < 1) {
+    return fail(id, "bad_request", `max_tokens must be an integer >= 1, got ${p.max_tokens}`);
+  }
+  const concurrency = p.concurrency ?? 8;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 16) {
+    return fail(id, "bad_request", `concurrency must be an integer from 1 to 16, got ${concurrency}`);
+  }
+  generating = id;
+  const started = performance.now();
+  const active = new Map(); // seq -> row
+  const stats = { rows: 0, n_prompt: 0, n_cached: 0, n_generated: 0 };
+  let peak = 0;
+  let limited = false;
+  try {
+    const nCtx = (await engine.action("info")).info.n_ctx;
+    const rows = [];
+    for (let i = 0; i < items.length; i++) { // every row is read first: one that can never fit fails the call now
+      const { tokens } = await engine.action("tokenize", { text: items[i], add_special: true, parse_special: true });
+      if (tokens.length >= nCtx) {
+        return fail(id, "context_overflow", `row ${i} has ${tokens.length} tokens but the context holds ${nCtx}; ` +
+          "shorten it or load the model with a larger n_ctx");
+      }
+      rows.push({ index: i, tokens, need: Math.min(nCtx, tokens.length + p.max_tokens) });
+    }
+    const finish = async (row, reason) => {
+      active.delete(row.seq);
+      await endRow(id, row, reason);
+      stats.rows += 1;
+      stats.n_generated += row.n;
+    };
+    let next = 0;
+    while (next < rows.length || active.size) {
+      if (cancelled.has(id)) throw Object.assign(new Error("batched generation cancelled"), { code: "aborted" });
+      let used = 0;
+      for (const r of active.values()) used += r.need;
+      while (next < rows.length && active.size < concurrency) {
+        const r = rows[next];
+        if (active.size && used + r.need > nCtx) {
+          if (!limited) {
+            limited = true;
+            event(id, "notice", { message: `the context of ${nCtx} tokens holds only ${active.size} of these rows ` +
+              `at once (prompt + max_tokens each), not concurrency=${concurrency}; load with a larger n_ctx ` +
+              "or lower max_tokens to run more together" });
+          }
+          break;
+        }
+        next += 1;
+        const s = await engine.action("batch_start", { tokens: r.tokens, sampling: p.sampling || {} });
+        const row = { ...r, seq: s.seq, chunks: [], size: 0, n: 0, text: "", decoder: new TextDecoder(),
+          n_prompt: s.n_prompt, n_cached: s.n_cached, need: r.need };
+        stats.n_prompt += s.n_prompt;
+        stats.n_cached += s.n_cached;
+        active.set(s.seq, row);
+        used += r.need;
+        const end = rowToken(row, s, p);
+        if (end) await finish(row, end);
+        await yieldToEventLoop(); // a cancel is seen between prefills too
+        if (cancelled.has(id)) break;
+      }
+      peak = Math.max(peak, active.size);
+      if (!active.size || cancelled.has(id)) continue;
+      const { rows: steps } = await engine.action("batch_step", { seqs: [...active.keys()] });
+      for (const s of steps) {
+        const row = active.get(s.seq);
+        const end = rowToken(row, s, p);
+        if (end) await finish(row, end);
+      }
+      await yieldToEventLoop();
+    }
+    reply(id, { ok: true, stats: { ...stats, elapsed_ms: performance.now() - started }, peak, limited });
+  } catch (err) {
+    if (err && err.code === "aborted") {
+      return reply(id, { ok: false, code: "aborted", message: err.message,
+        stats: { ...stats, elapsed_ms: performance.now() - started } });
+    }
+    throw err;
+  } finally {
+    if (active.size) await engine.action("batch_end", { all: true });
+    generating = null;
+    cancelled.delete(id);
+    engine.setAbort(false);
+  }
+}
+
+/** A sequence's llama.cpp state, copied out of linear memory (it can be megabytes: never JSON). */
+async function seqSave(id, p) {
+  if (generating !== null) return fail(id, "busy", "a generation is running in this engine");
+  const r = await engine.action("seq_save", { seq: p.seq });
+  const state = engine.heapU8.slice(r.ptr, r.ptr + r.size);
+  engine.freeBytes({ ptr: r.ptr });
+  reply(id, { ok: true, state: state.buffer, tokens: r.tokens });
+}
+
+async function seqRestore(id, p) {
+  if (generating !== null) return fail(id, "busy", "a generation is running in this engine");
+  const bytes = new Uint8Array(p.state);
+  if (!bytes.length) return fail(id, "bad_state", "the saved state is empty");
+  const at = engine.alloc(bytes.length);
+  try {
+    engine.heapU8.set(bytes, at);
+    const r = await engine.action("seq_restore", { seq: p.seq, ptr: at, size: bytes.length, tokens: p.tokens });
+    reply(id, { ok: true, n_tokens: r.n_tokens });
+  } catch (err) {
+    if (err && err.code === "bad_request") return fail(id, "bad_state", err.message);
+    throw err;
+  } finally {
+    engine.freeBytes({ ptr: at });
+  }
+}
+
 const handlers = {
   hello,
   load,
   generate,
+  generate_batch: generateBatch,
+  seq_save: seqSave,
+  seq_restore: seqRestore,
+  seq_drop: async (id, p) => {
+    if (generating !== null) return fail(id, "busy", "a generation is running in this engine");
+    return reply(id, await engine.action("seq_drop", { seq: p.seq }));
+  },
   tokenize: async (id, p) => reply(id, await engine.action("tokenize", p)),
   score: async (id, p) => {
     if (generating !== null) return fail(id, "busy", "a generation is running in this engine");

@@ -88,6 +88,8 @@ class FakeTransport(Transport):
         self.terminated = False
         self.next_id = 1
         self.running: int | None = None
+        self.seqs: dict[int, str] = {}  # what each engine sequence holds (its prompt + answer text)
+        self.row_room = 16  # rows the fake's context holds at once (generate_batch warns above it)
         self._tasks: set[asyncio.Task[None]] = set()  # the event loop holds tasks weakly
 
     def start(self, type: str, payload: dict[str, Any], on_event: EventHandler | None = None) -> PendingCall:
@@ -102,8 +104,9 @@ class FakeTransport(Transport):
             fut.set_result({"ok": False, "code": "engine_crashed", "message": "closed"})
         elif type == "load" and self.hang_on_load:
             pass  # a download that never finishes: only cancellation ends the wait
-        elif type == "generate":
-            task = asyncio.ensure_future(self._generate(rid, payload, on_event, fut))
+        elif type in ("generate", "generate_batch"):
+            run = self._generate if type == "generate" else self._generate_batch
+            task = asyncio.ensure_future(run(rid, payload, on_event, fut))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
@@ -150,6 +153,20 @@ class FakeTransport(Transport):
         if type == "score":  # the fake's model: token t follows with logprob -t/100
             lps = [-t / 100 for t in p["tokens"][1:]]
             return {"ok": True, "tokens": p["tokens"], "logprobs": lps, "total": sum(lps)}
+        if type == "seq_save":
+            if not self.seqs.get(p["seq"]):
+                return {"ok": False, "code": "bad_request", "message": "the sequence holds no tokens"}
+            held = self.seqs[p["seq"]]
+            return {"ok": True, "state": b"STATE:" + held.encode(), "tokens": [ord(c) for c in held]}
+        if type == "seq_restore":
+            state = bytes(p["state"])
+            if not state.startswith(b"STATE:") or [ord(c) for c in state[6:].decode()] != p["tokens"]:
+                return {"ok": False, "code": "bad_state", "message": "llama.cpp refused the saved state"}
+            self.seqs[p["seq"]] = state[6:].decode()
+            return {"ok": True, "n_tokens": len(p["tokens"])}
+        if type == "seq_drop":
+            self.seqs.pop(p["seq"], None)
+            return {"ok": True}
         if type == "cancel":
             self.cancelled.add(p["target"])
             return {"ok": True}
@@ -177,6 +194,12 @@ class FakeTransport(Transport):
             return
         self.running = rid
         n = 0
+        seq = p.get("seq", 0)
+        held = self.seqs.get(seq, "")
+        cached = 0
+        while cached < min(len(held), len(p["prompt"]) - 1) and held[cached] == p["prompt"][cached]:
+            cached += 1
+        self.seqs[seq] = p["prompt"]
         tokens = self.script.pop(0) if self.script else self.tokens
         said = b""
         try:
@@ -186,6 +209,7 @@ class FakeTransport(Transport):
                     fut.set_result({"ok": False, "code": "aborted", "message": "generation cancelled"})
                     return
                 n += 1
+                self.seqs[seq] += tok.decode(errors="ignore")
                 if on_event:
                     data: dict[str, Any] = {"token": n, "bytes": tok}
                     if p.get("logprobs", -1) >= 0:  # the fake's choice is always its best: logprob -0.1
@@ -199,10 +223,64 @@ class FakeTransport(Transport):
                                          if len(after[f]) > len(before[f])}
                     on_event("token", data)
             await asyncio.sleep(0)
-            stats = {"n_prompt": len(p["prompt"]), "n_cached": 0, "n_generated": n, "prefill_ms": 10.0,
+            stats = {"n_prompt": len(p["prompt"]), "n_cached": cached, "n_generated": n, "prefill_ms": 10.0,
                      "decode_ms": 20.0 * max(n, 1), "load_ms": 1.0}
             finish = "length" if n == p["max_tokens"] else "stop"
             fut.set_result({"ok": True, "stats": stats, "finish_reason": finish})
+        finally:
+            self.running = None
+
+    @staticmethod
+    def row_answer(prompt: str) -> list[bytes]:
+        """The fake's answer to a batched row: "re:" and the prompt's last 6 characters, 2 bytes a token."""
+        text = ("re:" + prompt[-6:]).encode()
+        return [text[i:i + 2] for i in range(0, len(text), 2)]
+
+    async def _generate_batch(self, rid: int, p: dict[str, Any], on_event: EventHandler | None, fut) -> None:
+        """Rows finish shortest answer first (not in order), one token of every running row per step."""
+        if self.running is not None:
+            fut.set_result({"ok": False, "code": "busy", "message": "busy"})
+            return
+        long = [i for i, x in enumerate(p["items"]) if len(x) >= self.n_ctx]
+        if long:
+            fut.set_result({"ok": False, "code": "context_overflow", "message": f"row {long[0]} does not fit"})
+            return
+        self.running = rid
+        conc = min(p.get("concurrency", 8), self.row_room)
+        if p.get("concurrency", 8) > self.row_room and on_event:
+            on_event("notice", {"message": f"the context holds only {self.row_room} of these rows at once"})
+        todo = list(range(len(p["items"])))
+        active: dict[int, list[bytes]] = {}
+        done: dict[int, list[bytes]] = {}
+        stats = {"rows": 0, "n_prompt": 0, "n_cached": 0, "n_generated": 0, "elapsed_ms": 1.0}
+        peak = 0
+        try:
+            while todo or active:
+                while todo and len(active) < conc:
+                    i = todo.pop(0)
+                    active[i] = []
+                    stats["n_prompt"] += len(p["items"][i])
+                peak = max(peak, len(active))
+                await asyncio.sleep(0)
+                if rid in self.cancelled:
+                    fut.set_result({"ok": False, "code": "aborted", "message": "cancelled", "stats": stats})
+                    return
+                for i in list(active):
+                    answer = self.row_answer(p["items"][i])
+                    if len(active[i]) < min(len(answer), p["max_tokens"]):
+                        active[i].append(answer[len(active[i])])
+                        stats["n_generated"] += 1
+                    text = b"".join(active[i]).decode(errors="ignore")
+                    stopped = any(x in text for x in p.get("stops") or [])
+                    if stopped or len(active[i]) >= min(len(answer), p["max_tokens"]):
+                        chunks = done[i] = active.pop(i)
+                        reason = "stop" if stopped or len(chunks) == len(answer) else "length"
+                        stats["rows"] += 1
+                        if on_event:
+                            on_event("row", {"index": i, "bytes": b"".join(chunks), "finish_reason": reason,
+                                             "n_prompt": len(p["items"][i]), "n_cached": 0,
+                                             "n_generated": len(chunks)})
+            fut.set_result({"ok": True, "stats": stats, "peak": peak, "limited": conc < p.get("concurrency", 8)})
         finally:
             self.running = None
 

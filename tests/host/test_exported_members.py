@@ -9,7 +9,7 @@ import pyodide_llm
 PUBLIC = {
     "LLM", "Llama", "BadRequestError", "CacheError", "ContextOverflowError", "EngineCrashedError", "GGUFInfo",
     "GPUDeviceLostError", "GPUFallbackWarning", "GenerationCancelled", "GenerationStats", "IncompleteJSONError",
-    "LLMError", "LoadReport",
+    "LLMError", "LoadReport", "MapJob", "MapStats", "Session", "SessionStateError",
     "ModelInfo", "ModelLoadError", "ModelSourceError", "ScoreResult", "TokenLogprob", "TokenStream",
     "ToolCall", "ToolCallError", "UnsupportedEnvironmentError", "cache",
     "capabilities", "choice_grammar", "inspect",

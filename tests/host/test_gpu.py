@@ -1,6 +1,6 @@
 """GPU or CPU: ``_gpu``'s rules, the options' checks, and ``LLM.load(gpu=...)`` end to end.
 
-The end-to-end tests fake the browser side (``_llm.browser``): its ``detect()``
+The end-to-end tests fake the browser side (``_loading.browser``): its ``detect()``
 answers a capabilities dict as js/client.mjs would, and its ``start_engine()``
 hands back a FakeTransport, whose engine offloads what its "GPU" holds and
 reports it the way llama.cpp does (``n_layer + 1`` layers is every layer).
@@ -30,6 +30,7 @@ from pyodide_llm import (
     UnsupportedEnvironmentError,
 )
 from pyodide_llm import _llm as llm_module
+from pyodide_llm import _loading as loading_module
 from pyodide_llm._errors import error_from_reply
 from pyodide_llm._gguf import GGUFInfo, parse_header
 from pyodide_llm._gpu import ALL_LAYERS, GPUChoice, check_options, choose_backend, engine_layers, offload_shortfall
@@ -275,7 +276,7 @@ def browser_side(monkeypatch: pytest.MonkeyPatch):
     def install(webgpu: dict[str, Any], transport: FakeTransport) -> FakeBrowserSide:
         side = FakeBrowserSide(webgpu, transport)
         monkeypatch.setattr(llm_module, "require_browser", lambda what: None)
-        monkeypatch.setattr(llm_module, "browser", lambda what: side)
+        monkeypatch.setattr(loading_module, "browser", lambda what: side)
         return side
     return install
 

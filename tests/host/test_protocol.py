@@ -39,6 +39,7 @@ def test_python_sends_only_protocol_requests() -> None:
 
 def test_the_engine_implements_exactly_the_engine_actions() -> None:
     actions = re.findall(r'^        \{"(\w+)", \[\]\(const json &', (ROOT / "wasm/actions.cpp").read_text(), re.M)
+    actions += re.findall(r'^    h\["(\w+)"\] = \[\]\(const json &', (ROOT / "wasm/seq_actions.cpp").read_text(), re.M)
     assert len(actions) == len(set(actions))
     assert set(actions) == set(PROTOCOL["engine_actions"])
 
