@@ -14,6 +14,9 @@ llama-bench). python_overhead: within each run, the decode rate the consumer see
 (first to last piece, wall clock) as a share of the engine's own decode rate;
 Python's share against a plain JS consumer's, so page-to-page engine noise cancels.
 Models: SmolLM2-135M (PyPI) and synthetic GGUFs with real shapes (bench/models.py).
+Rows per second (bench/pages/rows.html, after the browser runs): 16 short labelling
+prompts, 32 greedy tokens each (EOS ignored), through the Python API: one at a time
+(a loop over ``llm.complete``) and ``llm.map`` with 1, 4 and 8 rows decoded together.
 A section of its own (bench/gpu.py, before the browser runs): the WebGPU variant in
 node 26 on the software GPU of ``make test-gpu`` (lavapipe), next to the CPU variant
 measured in the same node process; correctness-grade timing, not a speed claim.
@@ -114,23 +117,28 @@ def main() -> int:
     ap.add_argument("--gpu-tokens", type=int, default=gpu.DEFAULT_TOKENS, help="tokens generated there")
     ap.add_argument("--gpu-threads", type=int, help="engine threads there (default: the largest of --threads)")
     ap.add_argument("--gpu-reps", type=int, default=1, help="node runs per model there (each has its warm-up)")
+    ap.add_argument("--rows-models", default=f"{SMOLLM2},qwen2-0.5b-q4_k_m",
+                    help="models of the rows-per-second section (LLM.map; '' skips it)")
+    ap.add_argument("--rows-threads", type=int, default=2, help="engine threads there")
+    ap.add_argument("--rows-only", action="store_true", help="run only the rows-per-second section")
     ap.add_argument("--report", type=Path, help="redo the report (and RESULTS.md) from a saved results JSON")
     args = ap.parse_args()
     if args.report:
         saved = json.loads(args.report.read_text())
         results = {(*k.split("|")[:2], int(k.split("|")[2])): v for k, v in saved["raw"].items()}
         threads = sorted({t for (_, e, t) in results if e in ENGINES})
-        return report(results, saved["models"], threads, saved["machine"], save=False)
+        return report(results, saved["models"], threads, saved["machine"], saved.get("rows"), save=False)
     threads_list = [int(t) for t in args.threads.split(",")]
-    names = args.models.split(",")
-    gpu_names = [n for n in args.gpu_models.split(",") if n]
+    names = [] if args.rows_only else args.models.split(",")
+    gpu_names = [] if args.rows_only else [n for n in args.gpu_models.split(",") if n]
+    rows_names = [n for n in args.rows_models.split(",") if n]
     pins = load_pins()
     cmd_wasm([])
     native_dir = cmd_native()
     wheel = build_wheel(log)
     tc = ensure_toolchain(pins, log)
     rig = gpu.node_rig(pins, log) if gpu_names else None  # fails now, not after the browser runs
-    paths = {n: model_path(n, pins, tc, native_dir, log) for n in dict.fromkeys(names + gpu_names)}
+    paths = {n: model_path(n, pins, tc, native_dir, log) for n in dict.fromkeys(names + gpu_names + rows_names)}
     models = {n: {"file_mib": paths[n].stat().st_size / 2**20, "kv_mib": kv_cache_mib(paths[n], N_CTX)}
               for n in names}
     results: dict[tuple[str, str, int], list[dict]] = {}
@@ -155,9 +163,25 @@ def main() -> int:
                                   f"decode {r['decode']:6.1f}"
                                   + (f" load {r['load_ms']:.0f} ms peak {r['peak_mib']:.0f} MiB"
                                      if "load_ms" in r else ""), flush=True)
+            rows = run_rows_section(server.url, rows_names, args.rows_threads)
         finally:
             server.stop()
-    return report(results, models, threads_list, _machine())
+    if args.rows_only:
+        print("\n".join(rows))
+        return 0
+    return report(results, models, threads_list, _machine(), rows)
+
+
+def run_rows_section(url: str, names: list[str], threads: int) -> list[str]:
+    """Rows per second of LLM.map against one row at a time (bench/pages/rows.html): ROWS lines."""
+    lines = []
+    for name in names:
+        r = run_browser(f"{url}/rows.html?threads={threads}&model=./models/{name}.gguf")
+        lines.append(f"ROWS {name} t{threads} rows={r['rows']} sequential={r['sequential']:.2f} "
+                     + " ".join(f"map_c{c}={r[f'c{c}']:.2f}" for c in (1, 4, 8))
+                     + f" speedup_c8_vs_sequential={r['c8'] / r['sequential']:.2f} (rows/s, 32 tokens a row)")
+        print(lines[-1], flush=True)
+    return lines
 
 
 def run_gpu_section(rig: gpu.NodeRig, paths: dict[str, Path], threads: int, tokens: int, reps: int,
@@ -178,7 +202,8 @@ def _machine() -> str:
             f"Chromium {_chromium()}")
 
 
-def report(results, models: dict[str, dict], threads_list, machine: str, save: bool = True) -> int:
+def report(results, models: dict[str, dict], threads_list, machine: str, rows: list[str] | None = None,
+           save: bool = True) -> int:
     """Print the table and the RATIO/MEMORY lines; save the raw JSON and bench/RESULTS.md."""
     for v in results.values():
         for r in v:
@@ -208,12 +233,13 @@ def report(results, models: dict[str, dict], threads_list, machine: str, save: b
                           f"budget_mib={budget:.0f} py_peak_mib={py['peak_mib']:.0f} js_peak_mib={js['peak_mib']:.0f} "
                           f"wllama_peak_mib={wl['peak_mib']:.0f}")
     gpu_lines = gpu.section(results)
-    print("\n".join([*lines, "", *ratios, "", *gpu_lines]))
+    rows = rows or []
+    print("\n".join([*lines, "", *ratios, "", *rows, "", *gpu_lines]))
     if save:
         (ROOT / "bench" / "results").mkdir(exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         (ROOT / "bench" / "results" / f"{stamp}.json").write_text(json.dumps(
-            {"machine": machine, "models": models, "labels": gpu.LABELS,
+            {"machine": machine, "models": models, "labels": gpu.LABELS, "rows": rows,
              "raw": {f"{n}|{e}|{t}": v for (n, e, t), v in results.items()}}, indent=1))
     reps = max(len(v) for (_, e, _), v in results.items() if e in ENGINES)
     (ROOT / "bench" / "RESULTS.md").write_text(
@@ -221,7 +247,7 @@ def report(results, models: dict[str, dict], threads_list, machine: str, save: b
         f"then 128 greedy tokens (EOS ignored), n_ctx {N_CTX}; medians of {reps} runs after a warm-up round, "
         "engines interleaved, a fresh Chromium per browser run. Renderer peak = the page's renderer process "
         "VmHWM (page + worker + wasm). Synthetic models: real shapes, random weights (bench/models.py).\n\n"
-        + "\n".join(lines) + "\n\n```\n" + "\n".join(ratios) + "\n```\n"
+        + "\n".join(lines) + "\n\n```\n" + "\n".join(ratios + (["", *rows] if rows else [])) + "\n```\n"
         + "".join(f"\n{line}" for line in gpu_lines) + ("\n" if gpu_lines else ""))
     return 0
 

@@ -8,6 +8,11 @@ asynchronous); they work only in the browser.
 
 Entries are keyed by the model's absolute URL. ``LLM.load(..., cache=False)``
 neither reads nor writes the cache.
+
+Beside the models, the site keeps small records of its own: the finished rows of
+``LLM.map(..., checkpoint=name)`` jobs and sessions saved with
+``Session.save(name)``; :func:`checkpoints` and :func:`sessions` list them (name to
+bytes), :func:`delete_checkpoint` and :func:`delete_session` remove one.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from typing import Any
 
 from ._env import browser
 from ._sources import model_parts
+from ._storage import check_name, record_store
 
-__all__ = ["CachedModel", "clear", "delete", "list", "size", "usage"]
+__all__ = ["CachedModel", "checkpoints", "clear", "delete", "delete_checkpoint", "delete_session", "list",
+           "sessions", "size", "usage"]
 
 
 @dataclass(frozen=True)
@@ -100,3 +107,23 @@ async def clear(*, storage: str = "auto") -> int:
     n = len((await store.list()).to_py())
     await store.clear()
     return n
+
+
+async def checkpoints() -> dict[str, int]:
+    """The ``LLM.map`` checkpoints kept here: name to bytes."""
+    return await record_store().list("checkpoints")
+
+
+async def delete_checkpoint(name: str) -> bool:
+    """Forget a map checkpoint (the next run of that job generates every row); True if it existed."""
+    return await record_store().delete("checkpoints", check_name(name, "name"))
+
+
+async def sessions() -> dict[str, int]:
+    """The sessions saved here with ``Session.save(name)``: name to bytes."""
+    return await record_store().list("sessions")
+
+
+async def delete_session(name: str) -> bool:
+    """Remove a saved session; True if it existed."""
+    return await record_store().delete("sessions", check_name(name, "name"))

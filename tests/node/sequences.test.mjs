@@ -1,0 +1,185 @@
+// Several sequences in one context (wasm/sequences.cpp): batched rows, prefix sharing,
+// eviction, and a sequence's state saved and restored, in every CPU variant and natively.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { env, runNative, startVariant, threadsFor, VARIANTS } from "./helpers.mjs";
+
+const MODEL = env("PLM_MODEL");
+const QUESTIONS = ["What is the capital of France?", "Name a primary colour.", "Is the sea salty? Answer briefly.",
+  "Give one word for happy.", "What is 2 + 2?", "Which planet is red?", "Say hello in Spanish.",
+  "What do bees make?", "Label this ticket: 'my invoice is wrong'. Label:", "How many legs has a spider?"];
+const GREEDY = { temperature: 0 };
+const N = 24;
+
+const text = (chunks) => Buffer.concat(chunks.map((b) => Buffer.from(b))).toString("utf8");
+
+async function prompts(engine) {
+  const out = [];
+  for (const q of QUESTIONS) {
+    out.push((await engine.action("chat_format", { messages: [{ role: "user", content: q }] })).prompt);
+  }
+  return out;
+}
+
+/** One row at a time, in sequence 0 (what LLM.chat does). */
+async function oneAtATime(engine, items, sampling = GREEDY, n = N) {
+  const out = [];
+  for (const prompt of items) {
+    await engine.action("generate_start", { prompt, sampling });
+    const chunks = [];
+    for (let i = 0; i < n; i++) {
+      const s = await engine.action("step");
+      if (s.eog) break;
+      chunks.push(s.bytes);
+    }
+    await engine.action("generate_end");
+    out.push(text(chunks));
+  }
+  return out;
+}
+
+/** Rows together, `concurrency` at a time, as the worker's generate_batch drives them. */
+async function batched(engine, items, concurrency, sampling = GREEDY, n = N) {
+  const out = new Array(items.length);
+  const active = new Map();
+  let next = 0;
+  let peak = 0;
+  const take = (row, s) => {
+    if (s.eog) return true;
+    row.chunks.push(s.bytes);
+    return row.chunks.length >= n || s.context_full;
+  };
+  const end = async (seq) => {
+    const row = active.get(seq);
+    out[row.index] = text(row.chunks);
+    active.delete(seq);
+    await engine.action("batch_end", { seq });
+  };
+  while (next < items.length || active.size) {
+    while (next < items.length && active.size < concurrency) {
+      const s = await engine.action("batch_start", { prompt: items[next], sampling });
+      active.set(s.seq, { index: next++, chunks: [] });
+      if (take(active.get(s.seq), s)) await end(s.seq);
+    }
+    peak = Math.max(peak, active.size);
+    if (!active.size) continue;
+    const { rows } = await engine.action("batch_step", { seqs: [...active.keys()] });
+    for (const s of rows) if (take(active.get(s.seq), s)) await end(s.seq);
+  }
+  return { texts: out, peak };
+}
+
+for (const variant of VARIANTS) {
+  test(`${variant}: greedy rows decoded together equal the rows one at a time`, async () => {
+    const engine = await startVariant(variant);
+    await engine.action("load", { path: engine.hostPath(MODEL), n_ctx: 2048, n_threads: threadsFor(variant) });
+    const items = await prompts(engine);
+    const single = await oneAtATime(engine, items);
+    for (const c of [4, 8]) {
+      const { texts, peak } = await batched(engine, items, c);
+      assert.equal(peak, c);
+      texts.forEach((t, i) => assert.equal(t, single[i], `row ${i} at concurrency ${c}`));
+    }
+    assert.ok(single.every((t) => t.length > 0) && new Set(single).size > 5, JSON.stringify(single));
+    console.log(`${variant}: ${items.length} rows equal at concurrency 4 and 8, e.g. ${JSON.stringify(single[0])}`);
+  });
+}
+
+test("native: the same batched rows as one at a time, and as the wasm build", async () => {
+  const engine = await startVariant(VARIANTS[0]);
+  await engine.action("load", { path: engine.hostPath(MODEL), n_ctx: 2048, n_threads: threadsFor(VARIANTS[0]) });
+  const items = (await prompts(engine)).slice(0, 4);
+  const sampling = { temperature: 0, ignore_eos: true }; // every row runs all N steps: a fixed script
+  const wasm = await batched(engine, items, 4, sampling);
+  const script = [["load", { path: MODEL, n_ctx: 2048, n_threads: 2 }]];
+  items.forEach((prompt) => script.push(["batch_start", { prompt, sampling }]));
+  for (let i = 1; i < N; i++) script.push(["batch_step", { seqs: [0, 1, 2, 3] }]);
+  const replies = runNative(script);
+  const chunks = items.map((_, i) => [replies[1 + i].bytes]);
+  for (const r of replies.slice(1 + items.length)) for (const row of r.rows) chunks[row.seq].push(row.bytes);
+  const native = chunks.map(text);
+  const nativeSingle = runNative([["load", { path: MODEL, n_ctx: 2048, n_threads: 2 }],
+    ["generate_start", { prompt: items[2], sampling }], ...Array.from({ length: N }, () => ["step", {}])]);
+  assert.equal(text(nativeSingle.slice(2).map((s) => s.bytes)), native[2], "native: batched = one at a time");
+  assert.deepEqual(wasm.texts, native);
+});
+
+test("a row's prefix is shared with the sequence that holds it, and idle sequences give way", async () => {
+  const engine = await startVariant(VARIANTS[0]);
+  await engine.action("load", { path: engine.hostPath(MODEL), n_ctx: 512, n_threads: threadsFor(VARIANTS[0]) });
+  const doc = "A long shared instruction for every row of the table. ".repeat(12);
+  await engine.action("generate_start", { prompt: doc + "Row one:", sampling: GREEDY, seq: 3 });
+  await engine.action("generate_end");
+  const s = await engine.action("batch_start", { prompt: doc + "Row two:", sampling: GREEDY });
+  assert.notEqual(s.seq, 3);
+  assert.ok(s.n_cached > 100, `the shared instruction came from sequence 3: ${s.n_cached} cached`);
+  await engine.action("batch_end", { seq: s.seq });
+  // Fill the 512 cells with idle sequences, then ask for more room: the least recently used go.
+  for (const seq of [5, 6, 7]) {
+    await engine.action("generate_start", { prompt: `Sequence ${seq}: ` + "filler words ".repeat(40),
+      sampling: GREEDY, seq });
+    await engine.action("generate_end");
+  }
+  const big = await engine.action("generate_start", { prompt: "fresh text ".repeat(120), sampling: GREEDY, seq: 9 });
+  assert.equal(big.n_cached, 0);
+  const step = await engine.action("step");
+  assert.ok(step.token >= 0);
+  await engine.action("generate_end");
+  const { lengths } = await engine.action("sequences");
+  assert.ok(lengths[9] > 240, JSON.stringify(lengths));
+  assert.ok(lengths.reduce((a, b) => a + b, 0) <= 512 + 200, "evicted sequences hold nothing");
+});
+
+test("a saved sequence restored elsewhere continues exactly as the one never saved", async () => {
+  const engine = await startVariant(VARIANTS[0]);
+  await engine.action("load", { path: engine.hostPath(MODEL), n_ctx: 1024, n_threads: threadsFor(VARIANTS[0]) });
+  const [first] = await prompts(engine);
+  const turn = async (prompt, seq) => {
+    const r = await engine.action("generate_start", { prompt, sampling: GREEDY, seq });
+    const chunks = [];
+    for (let i = 0; i < 16; i++) {
+      const s = await engine.action("step");
+      if (s.eog) break;
+      chunks.push(s.bytes);
+    }
+    await engine.action("generate_end");
+    return { text: text(chunks), cached: r.n_cached };
+  };
+  const a = await turn(first, 1);
+  const next = first + a.text + "<|im_end|>\n<|im_start|>user\nAnd why?<|im_end|>\n<|im_start|>assistant\n";
+  const saved = await engine.action("seq_save", { seq: 1 });
+  assert.ok(saved.size > 100_000 && saved.tokens.length > 10, `${saved.size} bytes, ${saved.tokens.length} tokens`);
+  const state = engine.heapU8.slice(saved.ptr, saved.ptr + saved.size);
+  engine.freeBytes({ ptr: saved.ptr });
+  const unsaved = await turn(next, 1);
+  // A fresh engine (another page): restore into sequence 4, ask the same next turn.
+  const other = await startVariant(VARIANTS[0]);
+  await other.action("load", { path: other.hostPath(MODEL), n_ctx: 1024, n_threads: threadsFor(VARIANTS[0]) });
+  const at = other.alloc(state.length);
+  other.heapU8.set(state, at);
+  await other.action("seq_restore", { seq: 4, ptr: at, size: state.length, tokens: saved.tokens });
+  const r = await other.action("generate_start", { prompt: next, sampling: GREEDY, seq: 4 });
+  assert.ok(r.n_cached >= saved.tokens.length - 2, `restored tokens reused: ${r.n_cached}`);
+  const chunks = [];
+  for (let i = 0; i < 16; i++) {
+    const s = await other.action("step");
+    if (s.eog) break;
+    chunks.push(s.bytes);
+  }
+  await other.action("generate_end");
+  assert.equal(text(chunks), unsaved.text);
+  // Damaged or foreign states are refused; the model goes on.
+  other.heapU8.fill(7, at, at + 64);
+  await assert.rejects(async () => other.action("seq_restore", { seq: 5, ptr: at, size: state.length,
+    tokens: saved.tokens }), (e) => e.code === "bad_request" && /refused the saved state/.test(e.message));
+  other.freeBytes({ ptr: at });
+  await assert.rejects(async () => other.action("seq_restore", { seq: 5, ptr: 8, size: 10, tokens: [99999999] }),
+    (e) => e.code === "bad_request" && /outside this model's vocabulary/.test(e.message));
+  await assert.rejects(async () => other.action("seq_save", { seq: 11 }), (e) => e.code === "bad_request");
+  await assert.rejects(async () => other.action("batch_step", { seqs: [2] }), (e) => /no pending token/.test(e.message));
+  await assert.rejects(async () => other.action("generate_start", { prompt: "x", seq: 16 }),
+    (e) => /seq must be in 0..15/.test(e.message));
+  assert.ok((await other.action("generate_start", { prompt: next, sampling: GREEDY, seq: 4 })).n_cached > 10);
+  assert.ok((await other.action("step")).token >= 0);
+});

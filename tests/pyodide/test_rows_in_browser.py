@@ -1,0 +1,157 @@
+"""LLM.map and sessions in headless Chromium: the real wheel, worker, wasm and SmolLM2.
+
+Greedy rows decoded together equal the same rows one at a time; a checkpoint survives a
+page reload; a session reuses its cache turn after turn, saves to OPFS and comes back
+after a reload with the same next answer; bad states are typed and the model stays.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pytest_pyodide import run_in_pyodide
+
+pytestmark = pytest.mark.driver_timeout(300)
+
+ROWS = ["Label this ticket as billing, bug or other: 'I was charged twice'. Label:",
+        "Label this ticket as billing, bug or other: 'The app crashes on start'. Label:",
+        [{"role": "user", "content": "What is the capital of France?"}],
+        [{"role": "user", "content": "Name a primary colour."}],
+        [{"role": "user", "content": "What do bees make?"}]]
+
+
+def _reload(selenium) -> None:
+    """A closed and reopened tab: a new page, a new Pyodide; the origin's storage stays."""
+    selenium.refresh()
+    selenium.load_pyodide()
+    selenium.initialize_pyodide()
+    selenium.save_state()
+
+
+@run_in_pyodide(packages=["micropip"])
+async def _map_then_stop(selenium, served, rows):
+    import js
+    import micropip
+
+    await micropip.install(js.location.origin + served["wheel"])
+    import pyodide_llm as p
+
+    await p.cache.delete_checkpoint("labels")
+    llm = await p.LLM.load(served["model"], n_ctx=2048)
+    one_by_one = []
+    for row in rows:
+        s = llm.chat(row, temperature=0, max_tokens=20) if isinstance(row, list) else \
+            llm.complete(row, temperature=0, max_tokens=20)
+        one_by_one.append(await s.text())
+    job = llm.map(rows, temperature=0, max_tokens=20, concurrency=4)
+    order = [i async for i, _ in job]
+    together = await llm.map(rows, temperature=0, max_tokens=20, concurrency=4).collect()
+    assert together == one_by_one, (together, one_by_one)
+    assert sorted(order) == list(range(len(rows))) and job.stats.peak_concurrency == 4, (order, job.stats)
+    # A checkpointed job broken off after two rows, as a closed tab would.
+    job = llm.map(rows, temperature=0, max_tokens=20, concurrency=1, checkpoint="labels")
+    first = [await job.__anext__(), await job.__anext__()]
+    await job.aclose()
+    assert (await p.cache.checkpoints())["labels"] > 0
+    await llm.close()
+    return one_by_one, [i for i, _ in first]
+
+
+@run_in_pyodide(packages=["micropip"])
+async def _map_after_reload(selenium, served, rows):
+    import js
+    import micropip
+
+    await micropip.install(js.location.origin + served["wheel"])
+    import pyodide_llm as p
+
+    llm = await p.LLM.load(served["model"], n_ctx=2048)
+    job = llm.map(rows, temperature=0, max_tokens=20, concurrency=1, checkpoint="labels")
+    texts = await job.collect()
+    stats = job.stats
+    await p.cache.delete_checkpoint("labels")
+    await llm.close()
+    return texts, stats.from_checkpoint, stats.rows
+
+
+def test_map_equals_one_at_a_time_and_a_checkpoint_survives_a_reload(selenium, served) -> None:
+    one_by_one, first = _map_then_stop(selenium, served, ROWS)
+    assert all(one_by_one) and len(set(one_by_one)) == len(ROWS), one_by_one
+    _reload(selenium)
+    texts, from_checkpoint, generated = _map_after_reload(selenium, served, ROWS)
+    assert texts == one_by_one
+    assert from_checkpoint == 2 and generated == len(ROWS) - 2, (from_checkpoint, generated, first)
+
+
+@run_in_pyodide(packages=["micropip"])
+async def _session_then_save(selenium, served):
+    import js
+    import micropip
+
+    await micropip.install(js.location.origin + served["wheel"])
+    import pyodide_llm as p
+
+    llm = await p.LLM.load(served["model"], n_ctx=2048)
+    chat = llm.session(system="You are a helpful assistant.")
+    await chat.send("What is the capital of France?", temperature=0, max_tokens=24).text()
+    first = llm.last_stats
+    other = llm.session(system="You answer in French.")
+    await other.send("Hello!", temperature=0, max_tokens=8).text()
+    await chat.send("And of Italy?", temperature=0, max_tokens=24).text()
+    second = llm.last_stats
+    data = await chat.save("notebook")
+    nxt = await chat.send("And of Spain?", temperature=0, max_tokens=24).text()
+    # The saved bytes restore in this page too; foreign or damaged states are refused.
+    again = await llm.session_from(data)
+    assert await again.send("And of Spain?", temperature=0, max_tokens=24).text() == nxt
+    errors = []
+    for bad in (b"hello", data[:-5]):
+        try:
+            await llm.session_from(bad)
+        except p.SessionStateError as e:
+            errors.append(e.code)
+    small = await p.LLM.load(served["model"], n_ctx=1024)
+    try:
+        await small.session_from(data)
+    except p.SessionStateError as e:
+        errors.append(str(e))
+    await small.close()
+    assert await llm.complete("The sky is", temperature=0, max_tokens=4).text()
+    await llm.close()
+    try:
+        chat.send("after close")
+    except p.LLMError as e:
+        errors.append(e.code)
+    return {"first_cached": first.cached_tokens, "second_cached": second.cached_tokens,
+            "second_prompt": second.prompt_tokens, "next": nxt, "errors": errors, "size": len(data)}
+
+
+@run_in_pyodide(packages=["micropip"])
+async def _session_after_reload(selenium, served):
+    import js
+    import micropip
+
+    await micropip.install(js.location.origin + served["wheel"])
+    import pyodide_llm as p
+
+    llm = await p.LLM.load(served["model"], n_ctx=2048)
+    chat = await llm.session_from("notebook")
+    answer = await chat.send("And of Spain?", temperature=0, max_tokens=24).text()
+    stats = llm.last_stats
+    listed = await p.cache.sessions()
+    await p.cache.delete_session("notebook")
+    await llm.close()
+    return answer, stats.cached_tokens, stats.prompt_tokens, len(chat.messages), listed
+
+
+def test_a_session_reuses_its_cache_and_comes_back_after_a_reload(selenium, served) -> None:
+    r = _session_then_save(selenium, served)
+    assert r["first_cached"] == 0
+    # The second turn evaluated only what was new, although another session ran in between.
+    assert r["second_cached"] > 30 and r["second_prompt"] - r["second_cached"] < 30, r
+    assert r["errors"][:2] == ["bad_state", "bad_state"] and "n_ctx=2048" in r["errors"][2], r["errors"]
+    assert r["errors"][3] == "no_model" and r["size"] > 100_000
+    _reload(selenium)
+    answer, cached, prompt, n_messages, listed = _session_after_reload(selenium, served)
+    assert answer == r["next"]
+    assert cached > 30 and prompt - cached < 30, (cached, prompt)
+    assert n_messages == 7 and "notebook" in listed
