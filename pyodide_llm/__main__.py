@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--pyscript", type=Path, help="the dist/ folder of @pyscript/core (PyScript examples)")
     b.add_argument("--wheel", type=Path, help="the pyodide_llm wheel (default: repack the installed one)")
     b.add_argument("--model", type=Path, help="a .gguf model to ship with the site")
+    b.add_argument("--embed-model", type=Path, help="a .gguf embedding model to ship too (the data app's search)")
     b.add_argument("--force", action="store_true", help="replace OUT if it is not empty")
     p = sub.add_parser("bench-page", help="write a static page that benchmarks CPU against WebGPU here")
     p.add_argument("out", type=Path)
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "bundle":
         try:
             out = bundle(args.out, args.example, args.pyodide, pyscript=args.pyscript, wheel=args.wheel,
-                         model=args.model, force=args.force)
+                         model=args.model, embed_model=args.embed_model, force=args.force)
         except BundleError as e:
             print(f"pyodide_llm bundle: {e}", file=sys.stderr)
             return 2

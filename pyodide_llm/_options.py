@@ -41,6 +41,9 @@ class Sampling:
     json_schema: str = ""  # JSON text; the engine makes it a grammar (llama.cpp's json_schema_to_grammar)
     presence_penalty: float = 0.0  # llama.cpp's penalty_present, over the last repeat_last_n tokens (-2..2)
     frequency_penalty: float = 0.0  # penalty_freq (-2..2)
+    # Reuse the longest prefix the engine's cache holds (llama-server's cache_prompt). False
+    # evaluates the whole prompt: the result then never depends on earlier requests (see README).
+    cache_prompt: bool = True
 
     def engine_payload(self) -> dict[str, Any]:
         """The ``sampling`` object of a ``generate`` request."""
@@ -52,6 +55,8 @@ class Sampling:
         for key in ("grammar", "json_schema", "presence_penalty", "frequency_penalty"):
             if not d[key]:
                 d.pop(key)
+        if d["cache_prompt"]:
+            d.pop("cache_prompt")  # the engine's default
         return d
 
 
@@ -99,8 +104,9 @@ def sampling_from_kwargs(kwargs: dict[str, Any]) -> Sampling:
         _number("seed", s["seed"])
     if "stop" in s:
         s["stop"] = _stop_strings(s["stop"])
-    if "ignore_eos" in s and not isinstance(s["ignore_eos"], bool):
-        raise ValueError("ignore_eos must be True or False")
+    for flag in ("ignore_eos", "cache_prompt"):
+        if flag in s and not isinstance(s[flag], bool):
+            raise ValueError(f"{flag} must be True or False")
     if "grammar" in s and not isinstance(s["grammar"], str):
         raise ValueError("grammar must be a GBNF grammar as a string")
     if "json_schema" in s and not isinstance(s["json_schema"], str):

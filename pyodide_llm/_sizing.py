@@ -41,9 +41,9 @@ class MemoryEstimate:
 def estimate(info: GGUFInfo, n_ctx: int, n_batch: int, file_size: int | None = None) -> MemoryEstimate:
     """Estimate the memory a model needs with this context and batch size.
 
-    The KV cache is F16 K and V for every layer. The engine asks llama.cpp for one
-    row of logits per batch (``n_outputs_max = 1``), so the compute buffer holds
-    that row, the activations of one ubatch (the residual stream and attention
+    The KV cache is F16 K and V for every layer (one cache for every sequence). The
+    engine asks llama.cpp for at most 16 rows of logits per batch (``n_outputs_max``:
+    one per sequence of a batched step), so the compute buffer holds those rows, the activations of one ubatch (the residual stream and attention
     in ``n_embd``, the feed-forward in ``n_ff``) and the F16 attention mask of
     ubatch x context. Fitted to llama.cpp's reported sizes within 10 % (SmolLM2:
     3.6-17.5 MiB, a Qwen2.5-0.5B shape: 8.9-39.5 MiB, n_ctx 256-4096, ubatch
@@ -56,7 +56,7 @@ def estimate(info: GGUFInfo, n_ctx: int, n_batch: int, file_size: int | None = N
     kv = (info.n_layer or 0) * ctx * 2 * n_head_kv * (n_embd // n_head) * 2
     ubatch = min(n_batch, ctx)
     activations = ubatch * (16 * n_embd + 12 * _n_ff(info, n_embd)) + 2 * ubatch * ctx
-    compute = int(1.25 * (info.n_vocab * 4 + activations)) + MIB
+    compute = int(1.25 * (info.n_vocab * 4 * 16 + activations)) + MIB
     return MemoryEstimate(weights=size, kv_cache=kv, compute=compute, overhead=OVERHEAD, n_ctx=ctx)
 
 

@@ -1,7 +1,7 @@
 """``make example-chat`` / ``make example-data-app``: bundle an example site, ready to serve.
 
 Gathers the pinned inputs (offline Pyodide, PyScript, the wheel just built, the
-SmolLM2 model) and runs the package's own bundler, as a user would with
+SmolLM2 model, and all-MiniLM-L6-v2 for the data app's search) and runs the package's own bundler, as a user would with
 ``python -m pyodide_llm bundle``. The site goes to ``dist/sites/<example>``.
 """
 
@@ -12,6 +12,7 @@ import sys
 from pyodide_llm._host.bundle import EXAMPLES, BundleError, bundle
 
 from .build import log
+from .embedmodel import embedding_model
 from .errors import RecipeError
 from .pins import REPO, load_pins
 from .pyodide_dist import pyodide_dist
@@ -31,7 +32,7 @@ def main(argv: list[str]) -> int:
             raise RecipeError("no wheel in dist/", "run `make wheel` first (the make targets do)")
         out = bundle(REPO / "dist" / "sites" / example, example, pyodide_dist(pins, log),
                      pyscript=pyscript_dist(pins, log), wheel=wheels[-1], model=model_file(pins, "smollm2", log),
-                     force=True)
+                     embed_model=embedding_model(pins, "minilm", log) if example == "data-app" else None, force=True)
     except (RecipeError, BundleError) as e:
         print(f"[recipes] ERROR: {e}", file=sys.stderr)
         return 1

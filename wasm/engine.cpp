@@ -521,9 +521,14 @@ size_t common_prefix(const std::vector<int32_t> & a, const std::vector<int32_t> 
 // Keep the longest cached prefix of `prompt` in `seq`: its own, or another
 // sequence's, whose cells it then shares (seq_cp: no copy, no recompute). At least
 // the prompt's last token is always evaluated again, for fresh logits.
-size_t Engine::reuse_prefix(int32_t seq, const std::vector<int32_t> & prompt) {
+size_t Engine::reuse_prefix(int32_t seq, const std::vector<int32_t> & prompt, bool cache_prompt) {
     llama_memory_t mem = llama_get_memory(ctx_);
     Slot & sl = slots_[seq];
+    if (!cache_prompt) {
+        llama_memory_seq_rm(mem, seq, -1, -1);
+        sl.tokens.clear();
+        return 0;
+    }
     const size_t limit = prompt.size() - 1;
     size_t keep = std::min(common_prefix(sl.tokens, prompt), limit);
     int32_t donor = -1;
@@ -591,7 +596,7 @@ void Engine::generate_start(const std::vector<int32_t> & prompt, const SamplingP
     // generation ends, so a cancel stored before this prefill begins still stops it.
     check_prompt(prompt);
     const int32_t n_prompt = (int32_t) prompt.size();
-    const size_t keep = reuse_prefix(seq, prompt);
+    const size_t keep = reuse_prefix(seq, prompt, s.cache_prompt);
     seq_ = seq;
     sl.smpl = make_sampler(s);
     timings_.n_prompt    = n_prompt;

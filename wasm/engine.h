@@ -91,6 +91,11 @@ struct SamplingParams {
     // A rendered chat's constraints (chat_io.h: chat_render's "sampling", as JSON
     // text): the tool-call grammar, lazy or not, its triggers, preserved tokens.
     std::string chat;
+    // Reuse the longest cached prefix of the prompt (llama-server's cache_prompt). Off:
+    // the whole prompt is evaluated, so the result does not depend on what earlier
+    // requests left in the cache (llama.cpp's attention rounds a prompt evaluated in
+    // one piece differently from one split between cached and new tokens).
+    bool cache_prompt = true;
 };
 
 struct StepResult {
@@ -217,7 +222,7 @@ class Engine {
     bool evict_one(int32_t except);
     Slot & slot(int32_t seq);
     void check_prompt(const std::vector<int32_t> & prompt) const;
-    size_t reuse_prefix(int32_t seq, const std::vector<int32_t> & prompt);
+    size_t reuse_prefix(int32_t seq, const std::vector<int32_t> & prompt, bool cache_prompt);
     common_sampler * make_sampler(const SamplingParams & s);
     StepResult sample_row(Slot & sl, int32_t row);
 

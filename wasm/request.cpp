@@ -64,6 +64,7 @@ SamplingParams sampling_from(const json & req) {
         s.grammar = schema_grammar(j["json_schema"]);
     }
     s.ignore_eos     = get_or<bool>(j, "ignore_eos", false);
+    s.cache_prompt   = get_or<bool>(j, "cache_prompt", true);
     s.presence_penalty  = get_or<float>(j, "presence_penalty", 0.0f);
     s.frequency_penalty = get_or<float>(j, "frequency_penalty", 0.0f);
     if (!(s.presence_penalty >= -2 && s.presence_penalty <= 2) ||

@@ -59,7 +59,7 @@ RowStep Engine::batch_start(const std::vector<int32_t> & prompt, const SamplingP
     RowStep out;
     out.seq      = seq;
     out.n_prompt = (int32_t) prompt.size();
-    const size_t keep = reuse_prefix(seq, prompt);
+    const size_t keep = reuse_prefix(seq, prompt, s.cache_prompt);
     out.n_cached = (int32_t) keep;
     sl.smpl = make_sampler(s);
     sl.batched = true;

@@ -1,10 +1,13 @@
-"""A browser-side data app: extract fields from every row of a table with a local model, then export it.
+"""A browser-side data app: label every row of a table with a local model, search it by meaning, export it.
 
 Each ticket becomes a record of a JSON schema (``json_schema=``: llama.cpp turns
 it into a grammar), so every row gets one allowed category, one urgency and a
-short summary, parsed by ``stream.json()``, whatever the model would have
-preferred to write. ``?model=URL`` overrides the model named in site.json and
-``?data=URL`` the CSV (columns ``id,text``).
+short summary, whatever the model would have preferred to write. ``llm.map``
+decodes several rows together (one llama.cpp batch) and keeps finished rows in the
+browser (``checkpoint=``): a closed tab resumes where it stopped. The search box
+ranks tickets by similarity to a query with an embedding model (site.json's
+``embed_model``, else the chat model's own embeddings). ``?model=URL`` overrides
+the model named in site.json and ``?data=URL`` the CSV (columns ``id,text``).
 """
 
 import csv
@@ -32,6 +35,8 @@ status = document.getElementById("status")
 progress_bar = document.getElementById("progress")
 run_button = document.getElementById("run")
 export_button = document.getElementById("export")
+search_button = document.getElementById("search")
+vectors = None
 tbody = document.getElementById("rows")
 document.getElementById("categories").textContent = ", ".join(CATEGORIES)
 
@@ -52,11 +57,12 @@ def show(rows: list[dict[str, str]]) -> list:
     cells = []
     for row in rows:
         tr = document.createElement("tr")
+        out = {"row": tr, "score": cell("", "score")}
         tr.append(cell(row["id"]), cell(row["text"]))
-        out = {}
         for name in FIELDS:
             out[name] = cell("", name)
             tr.append(out[name])
+        tr.append(out["score"])
         tbody.append(tr)
         cells.append(out)
     return cells
@@ -70,11 +76,8 @@ def cell(text: str, cls: str = ""):
     return td
 
 
-async def extract(text: str) -> dict[str, str]:
-    messages = [{"role": "system", "content": PROMPT}, {"role": "user", "content": text}]
-    # The schema closes the object after its last field; max_tokens only bounds a runaway
-    # (IncompleteJSONError, an LLMError, if it ever ran out).
-    return await llm.chat(messages, json_schema=TICKET, max_tokens=96, temperature=0).json()
+def conversation(text: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": PROMPT}, {"role": "user", "content": text}]
 
 
 @when("click", "#run")
@@ -82,21 +85,58 @@ async def on_run(event) -> None:
     run_button.disabled = True
     export_button.disabled = True
     set_state("extracting", "extracting…")
-    for i, (row, out) in enumerate(zip(rows, cells)):
+    for out in cells:
         out["category"].textContent = "…"
-        try:
-            row.update(await extract(row["text"]))
-        except LLMError as e:
-            out["category"].textContent = f"error: {e}"
-            continue
-        for name in FIELDS:
-            out[name].textContent = row[name]
-        progress_bar.value = (i + 1) / len(rows)
-        status.textContent = f"{i + 1} / {len(rows)} rows"
+    done = 0
+    # Four rows decode together; each row's fields show as soon as it finishes. The schema
+    # closes the object after its last field; max_tokens only bounds a runaway.
+    job = llm.map([conversation(r["text"]) for r in rows], json_schema=TICKET, max_tokens=96, temperature=0,
+                  concurrency=4, checkpoint="tickets")
+    try:
+        async for i, text in job:
+            try:
+                rows[i].update(json.loads(text))
+            except ValueError:
+                cells[i]["category"].textContent = "error: no complete JSON"
+                continue
+            for name in FIELDS:
+                cells[i][name].textContent = rows[i][name]
+            done += 1
+            progress_bar.value = done / len(rows)
+            status.textContent = f"{done} / {len(rows)} rows"
+    except LLMError as e:
+        set_state("error", f"labelling stopped: {e}")
+        run_button.disabled = False
+        return
     body.dataset.csv = to_csv(rows)
-    set_state("done", f"extracted fields of {len(rows)} rows")
+    body.dataset.resumed = str(job.stats.from_checkpoint if job.stats else 0)
+    set_state("done", f"extracted fields of {len(rows)} rows ({body.dataset.resumed} from the checkpoint)")
     run_button.disabled = False
     export_button.disabled = False
+
+
+@when("click", "#search")
+async def on_search(event) -> None:
+    query = document.getElementById("query").value.strip()
+    if not query:
+        return
+    search_button.disabled = True
+    try:
+        global vectors
+        if vectors is None:  # the tickets' vectors, once: unit length, so a dot product is the cosine
+            vectors = await embedder.embed([r["text"] for r in rows])
+        q = await embedder.embed(query)
+        scores = [sum(float(a) * float(b) for a, b in zip(v, q)) for v in vectors]
+    except LLMError as e:
+        status.textContent = f"search failed: {e}"
+        return
+    finally:
+        search_button.disabled = False
+    order = sorted(range(len(rows)), key=lambda i: -scores[i])
+    for i in order:
+        tbody.append(cells[i]["row"])  # re-append in rank order: the table shows the best match first
+        cells[i]["score"].textContent = f"{scores[i]:.2f}"
+    body.dataset.ranking = ",".join(rows[i]["id"] for i in order)
 
 
 def to_csv(rows: list[dict[str, str]]) -> str:
@@ -135,6 +175,13 @@ else:
     except LLMError as e:
         set_state("error", f"could not load {model_url}: {e}")
     else:
+        embedder = llm
+        if site.get("embed_model"):
+            try:
+                embedder = await LLM.load(site["embed_model"], n_ctx=512)  # noqa: F704
+            except LLMError as e:
+                status.textContent = f"search uses the chat model: {e}"
         i = llm.info
         set_state("ready", f"{len(rows)} rows · {i.variant}, {i.n_threads} thread(s)")
         run_button.disabled = False
+        search_button.disabled = False

@@ -9,7 +9,7 @@ cross-origin isolation), so any static file server can serve it.
 Layout of OUT::
 
     index.html, main.py, ...   the example's own files
-    site.json                  {"wheel": ..., "model": ...} read by the page
+    site.json                  {"wheel": ..., "model": ..., "embed_model": ...} read by the page
     pyscript.json              PyScript's config (interpreter + our wheel), PyScript examples only
     pyodide/  pyscript/  wheels/  models/
     _headers  vercel.json  .htaccess   COOP/COEP for Netlify / Cloudflare Pages, Vercel, Apache
@@ -120,7 +120,7 @@ def empty_folder(out: Path, force: bool) -> None:
 
 
 def bundle(out: Path, example: str, pyodide: Path, *, pyscript: Path | None = None, wheel: Path | None = None,
-           model: Path | None = None, force: bool = False) -> Path:
+           model: Path | None = None, embed_model: Path | None = None, force: bool = False) -> Path:
     """Write the site of ``example`` into ``out``; returns ``out``.
 
     Raises
@@ -134,8 +134,9 @@ def bundle(out: Path, example: str, pyodide: Path, *, pyscript: Path | None = No
     if EXAMPLES[example] and (pyscript is None or not (pyscript / "core.js").is_file()):
         raise BundleError(f"the {example} example uses PyScript: pass --pyscript with the dist/ folder of "
                           "the @pyscript/core npm package (holding core.js)")
-    if model is not None and not model.is_file():
-        raise BundleError(f"--model {model}: no such file")
+    for flag, path in (("--model", model), ("--embed-model", embed_model)):
+        if path is not None and not path.is_file():
+            raise BundleError(f"{flag} {path}: no such file")
     if wheel is not None and not (wheel.is_file() and wheel.name.endswith("-py3-none-any.whl")):
         raise BundleError(f"--wheel {wheel}: not a pyodide_llm py3-none-any wheel")
     empty_folder(out, force)
@@ -152,11 +153,12 @@ def bundle(out: Path, example: str, pyodide: Path, *, pyscript: Path | None = No
     else:
         shutil.copy2(wheel, out / "wheels" / wheel.name)
         wheel_name = wheel.name
-    site = {"wheel": f"./wheels/{wheel_name}", "model": None}
-    if model is not None:
-        (out / "models").mkdir()
-        place(model, out / "models" / model.name)
-        site["model"] = f"./models/{model.name}"
+    site = {"wheel": f"./wheels/{wheel_name}", "model": None, "embed_model": None}
+    for key, path in (("model", model), ("embed_model", embed_model)):
+        if path is not None:
+            (out / "models").mkdir(exist_ok=True)
+            place(path, out / "models" / path.name)
+            site[key] = f"./models/{path.name}"
     (out / "site.json").write_text(json.dumps(site, indent=2) + "\n")
     if EXAMPLES[example]:
         config = {"interpreter": "./pyodide/pyodide.mjs", "packages": [site["wheel"]]}
