@@ -207,8 +207,10 @@ class LLM:
         ``tool_call_id`` (``stream.message`` is the assistant turn to append).
 
         Sampling keywords: ``max_tokens, temperature, top_k, top_p, min_p,
-        repeat_penalty, presence_penalty, frequency_penalty, seed, stop, grammar``.
-        Raises ``ValueError`` at once for bad values.
+        repeat_penalty, presence_penalty, frequency_penalty, seed, stop, grammar,
+        cache_prompt`` (``False``: evaluate the whole prompt, ignoring the engine's
+        cache, for results that never depend on earlier requests). Raises
+        ``ValueError`` at once for bad values.
 
         ``tools``: OpenAI tool dicts or plain Python functions (name, docstring,
         signature and type hints become the schema). llama.cpp's chat code renders
@@ -370,7 +372,8 @@ class LLM:
         list (answered as :meth:`chat` does). Up to ``concurrency`` rows (1-16) decode
         together in one llama.cpp batch, a sequence id each; each ``(index, text)``
         comes as its row finishes, and ``await llm.map(...).collect()`` returns the
-        texts in order. Greedy texts equal one-at-a-time ones. Sampling keywords and
+        texts in order. Greedy texts equal one-at-a-time ones with ``cache_prompt=False``
+        (README: the rounding of cached prefixes). Sampling keywords and
         ``json_schema``/``grammar`` apply to every row. When the context cannot hold
         ``concurrency`` rows of prompt + ``max_tokens`` at once, fewer run together
         (a ``RuntimeWarning`` says so); a row longer than the context raises

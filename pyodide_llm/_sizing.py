@@ -43,11 +43,12 @@ def estimate(info: GGUFInfo, n_ctx: int, n_batch: int, file_size: int | None = N
 
     The KV cache is F16 K and V for every layer (one cache for every sequence). The
     engine asks llama.cpp for at most 16 rows of logits per batch (``n_outputs_max``:
-    one per sequence of a batched step), so the compute buffer holds those rows, the activations of one ubatch (the residual stream and attention
-    in ``n_embd``, the feed-forward in ``n_ff``) and the F16 attention mask of
-    ubatch x context. Fitted to llama.cpp's reported sizes within 10 % (SmolLM2:
-    3.6-17.5 MiB, a Qwen2.5-0.5B shape: 8.9-39.5 MiB, n_ctx 256-4096, ubatch
-    128-512); a quarter is added so it stays a bound for other architectures.
+    one per sequence of a batched step), so the compute buffer holds those rows, the
+    activations of one ubatch (the residual stream and attention in ``n_embd``, the
+    feed-forward in ``n_ff``) and the F16 attention mask of ubatch x context. Fitted
+    to llama.cpp's reported sizes within 10 % (SmolLM2: 3.6-17.5 MiB, a Qwen2.5-0.5B
+    shape: 8.9-39.5 MiB, n_ctx 256-4096, ubatch 128-512); a quarter is added so it
+    stays a bound for other architectures.
     """
     ctx = n_ctx or info.context_length or 4096
     size = file_size if file_size is not None else (info.file_size or 0)

@@ -12,11 +12,9 @@ from pytest_pyodide import run_in_pyodide
 
 pytestmark = pytest.mark.driver_timeout(300)
 
-ROWS = ["Label this ticket as billing, bug or other: 'I was charged twice'. Label:",
-        "Label this ticket as billing, bug or other: 'The app crashes on start'. Label:",
-        [{"role": "user", "content": "What is the capital of France?"}],
-        [{"role": "user", "content": "Name a primary colour."}],
-        [{"role": "user", "content": "What do bees make?"}]]
+# Short rows, so that the whole cache stays under 512 cells (README: map's rounding note).
+ROWS = ["The capital of France is", "Bees make", [{"role": "user", "content": "Name a primary colour."}],
+        "Two plus two equals", [{"role": "user", "content": "What do bees make?"}]]
 
 
 def _reload(selenium) -> None:
@@ -29,6 +27,8 @@ def _reload(selenium) -> None:
 
 @run_in_pyodide(packages=["micropip"])
 async def _map_then_stop(selenium, served, rows):
+    import json
+
     import js
     import micropip
 
@@ -37,18 +37,24 @@ async def _map_then_stop(selenium, served, rows):
 
     await p.cache.delete_checkpoint("labels")
     llm = await p.LLM.load(served["model"], n_ctx=2048)
+    opts = {"temperature": 0, "max_tokens": 12, "cache_prompt": False}
     one_by_one = []
     for row in rows:
-        s = llm.chat(row, temperature=0, max_tokens=20) if isinstance(row, list) else \
-            llm.complete(row, temperature=0, max_tokens=20)
+        s = llm.chat(row, **opts) if isinstance(row, list) else llm.complete(row, **opts)
         one_by_one.append(await s.text())
-    job = llm.map(rows, temperature=0, max_tokens=20, concurrency=4)
+    job = llm.map(rows, concurrency=4, **opts)
     order = [i async for i, _ in job]
-    together = await llm.map(rows, temperature=0, max_tokens=20, concurrency=4).collect()
+    together = await llm.map(rows, concurrency=4, **opts).collect()
     assert together == one_by_one, (together, one_by_one)
     assert sorted(order) == list(range(len(rows))) and job.stats.peak_concurrency == 4, (order, job.stats)
+    # With the cache's prefixes (the default) and a JSON schema on every row.
+    schema = {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 20}},
+              "required": ["answer"], "additionalProperties": False}
+    parsed = [json.loads(t) for t in await llm.map(rows[2::2], json_schema=schema, temperature=0,
+                                                   max_tokens=40).collect()]
+    assert all(isinstance(p_["answer"], str) for p_ in parsed), parsed
     # A checkpointed job broken off after two rows, as a closed tab would.
-    job = llm.map(rows, temperature=0, max_tokens=20, concurrency=1, checkpoint="labels")
+    job = llm.map(rows, concurrency=1, checkpoint="labels", **opts)
     first = [await job.__anext__(), await job.__anext__()]
     await job.aclose()
     assert (await p.cache.checkpoints())["labels"] > 0
@@ -65,7 +71,7 @@ async def _map_after_reload(selenium, served, rows):
     import pyodide_llm as p
 
     llm = await p.LLM.load(served["model"], n_ctx=2048)
-    job = llm.map(rows, temperature=0, max_tokens=20, concurrency=1, checkpoint="labels")
+    job = llm.map(rows, temperature=0, max_tokens=12, cache_prompt=False, concurrency=1, checkpoint="labels")
     texts = await job.collect()
     stats = job.stats
     await p.cache.delete_checkpoint("labels")
