@@ -22,18 +22,19 @@ function unlisted(what, obj, allowed) {
 /** Why a reply to a `type` request breaks the table ([] if it does not). */
 export function replyProblems(type, reply) {
   const spec = PROTOCOL.requests[type];
+  const stats = type === "generate_batch" ? PROTOCOL.records.batch_stats : PROTOCOL.records.timings;
   if (!spec) return [`a reply to ${type}, which is no request of protocol.json`];
   if (reply.ok) {
     return [
       ...unlisted(`${type} reply`, reply, ["id", "ok", ...spec.reply]),
       ...(reply.info ? unlisted(`${type} reply's info`, reply.info, PROTOCOL.records.info) : []),
-      ...(reply.stats ? unlisted(`${type} reply's stats`, reply.stats, PROTOCOL.records.timings) : []),
+      ...(reply.stats ? unlisted(`${type} reply's stats`, reply.stats, stats) : []),
     ];
   }
   return [
     ...unlisted(`${type} error reply`, reply, ["id", "ok", ...PROTOCOL.error_reply]),
     ...(reply.code in PROTOCOL.error_codes ? [] : [`${type} error reply has code ${reply.code}, not in protocol.json`]),
-    ...(reply.stats ? unlisted(`${type} error's stats`, reply.stats, PROTOCOL.records.timings) : []),
+    ...(reply.stats ? unlisted(`${type} error's stats`, reply.stats, stats) : []),
   ];
 }
 

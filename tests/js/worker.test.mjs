@@ -338,7 +338,54 @@ test("generate streams token events and ends with stats and a finish_reason", as
   assert.deepEqual(await run({ prompt: "abc", max_tokens: 10, sampling: { temperature: 0 } }),
     ["context_full", "ab", 2]);
   assert.deepEqual(s.engine.calls.filter((c) => c.name === "generate_start").at(-1).request,
-    { prompt: "abc", sampling: { temperature: 0 } });
+    { prompt: "abc", sampling: { temperature: 0 }, seq: 0 });
+  assertTableKept(s);
+});
+
+test("generate_batch: rows decode together, each a row event as it ends; stops end a row", async (t) => {
+  const s = await startEngine(t);
+  await loadBytes(s, "GGUFecho", { n_ctx: 256 });
+  const rows = [];
+  const items = ["long row", "ab", "stop HERE and not after", "xyz"];
+  const r = await ask(s, "generate_batch", { items, max_tokens: 20, concurrency: 3, stops: ["HERE"] },
+    (name, data) => rows.push([name, data]));
+  assert.equal(r.ok, true);
+  assert.deepEqual(rows.map(([name]) => name), ["row", "row", "row", "row"]);
+  const byIndex = Object.fromEntries(rows.map(([, d]) => [d.index, [decode([d.bytes]), d.finish_reason]]));
+  assert.deepEqual(byIndex, { 0: ["long row", "stop"], 1: ["ab", "stop"], 2: ["stop HERE", "stop"], 3: ["xyz", "stop"] });
+  assert.deepEqual(rows.map(([, d]) => d.index).slice(0, 2), [1, 3], "the short rows end first");
+  assert.deepEqual([r.peak, r.limited, r.stats.rows], [3, false, 4]);
+  assert.ok(Math.max(...s.engine.batchSizes) === 3, "three rows in one batch_step");
+  const short = await ask(s, "generate_batch", { items: ["abcdef"], max_tokens: 2 }, () => {});
+  assert.equal(short.stats.n_generated, 2);
+  assertTableKept(s);
+});
+
+test("generate_batch: admission by context room, bad requests, a row too long, cancel", async (t) => {
+  const s = await startEngine(t);
+  await loadBytes(s, "GGUFecho", { n_ctx: 24 });
+  const notices = [];
+  const r = await ask(s, "generate_batch", { items: ["aaaa", "bbbb", "cccc", "dddd"], max_tokens: 6, concurrency: 4 },
+    (name, data) => name === "notice" && notices.push(data.message));
+  assert.deepEqual([r.peak, r.limited], [2, true]);
+  assert.match(notices[0], /holds only 2 of these rows at once/);
+  for (const [payload, pattern] of [[{ items: [], max_tokens: 1 }, /non-empty list/],
+    [{ items: ["x"], max_tokens: 0 }, /max_tokens/], [{ items: ["x"], max_tokens: 1, concurrency: 17 }, /1 to 16/]]) {
+    const bad = await ask(s, "generate_batch", payload);
+    assert.equal(bad.code, "bad_request");
+    assert.match(bad.message, pattern);
+  }
+  const long = await ask(s, "generate_batch", { items: ["ok", "x".repeat(30)], max_tokens: 2 });
+  assert.equal(long.code, "context_overflow");
+  assert.match(long.message, /row 1 has 30 tokens/);
+  const events = [];
+  const call = s.client.request("generate_batch", { items: ["a".repeat(20), "b".repeat(20)], max_tokens: 20 },
+    (name, data) => events.push(name));
+  s.client.request("cancel", { target: call.id });
+  const cancelled = await call.promise;
+  assert.equal(cancelled.code, "aborted");
+  const after = await ask(s, "generate", { prompt: "ok", max_tokens: 5 });
+  assert.equal(after.ok, true);
   assertTableKept(s);
 });
 
