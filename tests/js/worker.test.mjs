@@ -380,7 +380,7 @@ test("generate_batch: admission by context room, bad requests, a row too long, c
   assert.match(long.message, /row 1 has 30 tokens/);
   const events = [];
   const call = s.client.request("generate_batch", { items: ["a".repeat(20), "b".repeat(20)], max_tokens: 20 },
-    (name, data) => events.push(name));
+    (name) => events.push(name));
   s.client.request("cancel", { target: call.id });
   const cancelled = await call.promise;
   assert.equal(cancelled.code, "aborted");
