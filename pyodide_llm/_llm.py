@@ -20,9 +20,10 @@ from ._openai import create_chat_completion, create_completion
 from ._options import LoadOptions, Sampling, sampling_from_kwargs
 from ._progress import ProgressCallback
 from ._progress import resolve as resolve_progress
+from ._prompt_cache import PromptCache, check_limit
 from ._results import GenerationStats, LoadReport, ModelInfo, ScoreResult
 from ._schema import Schema, to_schema
-from ._session import Session, SessionTable
+from ._session import Session, SessionTable, model_identity
 from ._session import session_from as _session_from
 from ._storage import check_name, record_store
 from ._stream import Prepare, TokenStream
@@ -68,7 +69,8 @@ class LLM:
     :class:`LLMError` with code ``"busy"`` (a broken-off stream is waited for).
     """
 
-    def __init__(self, transport: Transport, info: ModelInfo, report: LoadReport | None = None) -> None:
+    def __init__(self, transport: Transport, info: ModelInfo, report: LoadReport | None = None,
+                 prompt_cache: int = 0) -> None:
         self._transport = transport
         self._info = info
         self._report = report
@@ -76,13 +78,15 @@ class LLM:
         self._last_stats: GenerationStats | None = None
         self._closed = False
         self._sessions = SessionTable(self)
+        self._prompt_cache = PromptCache(record_store(), model_identity(info), prompt_cache) if prompt_cache else None
 
     @classmethod
     async def load(cls, source: str | Sequence[str] | bytes | memoryview | Any, *, n_ctx: int = 2048,
                    n_threads: int | None = None, n_batch: int = 512, variant: str = "auto",
                    gpu: GpuSetting = "auto", n_gpu_layers: int | None = None, chat_template: str | None = None,
                    progress: ProgressCallback | bool | None = None, cache: bool | str = True,
-                   sha256: str | Sequence[str] | None = None, transport: Transport | None = None) -> LLM:
+                   sha256: str | Sequence[str] | None = None, prompt_cache: bool | int = False,
+                   transport: Transport | None = None) -> LLM:
         """Load a GGUF model from a URL (absolute or page-relative), a split model, bytes or a File.
 
         Parameters
@@ -139,6 +143,13 @@ class LLM:
         sha256
             Expected SHA-256 (hex) of the file, or one per part: the bytes are hashed as
             they stream in and a mismatch raises :class:`ModelSourceError` (``checksum_mismatch``).
+        prompt_cache
+            Keep the keys/values of long prompts (256 tokens or more: a system prompt, a
+            document asked about) in the browser's storage, keyed by the model and the
+            prompt's tokens, so that a later page load whose prompt starts with the same
+            tokens restores them instead of evaluating them again. ``True`` (512 MiB at
+            most, least recently used first out) or a size in MiB. Listed and cleared
+            through :mod:`pyodide_llm.cache` (``prompt_cache()``, ``clear_prompt_cache()``).
         transport
             For tests and custom hosts: the engine connection to use instead of a new worker.
 
@@ -176,6 +187,7 @@ class LLM:
         opts = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, variant=variant, gpu=gpu,
                            n_gpu_layers=n_gpu_layers)
         check_cache(cache)
+        cache_limit = check_limit(prompt_cache)
         if chat_template is not None and (not isinstance(chat_template, str) or not chat_template.strip()):
             raise ValueError("chat_template must be a non-empty Jinja template string")
         on_progress = resolve_progress(progress)
@@ -193,7 +205,7 @@ class LLM:
         reply = await load_into(transport, payload, on_progress)
         warn_on_fallback(plan, reply["info"])
         report = LoadReport.from_reply(reply, engine_reused=transport.reused_engine)
-        return cls(transport, ModelInfo.from_engine(reply["info"], plan.variant, plan.adapter), report)
+        return cls(transport, ModelInfo.from_engine(reply["info"], plan.variant, plan.adapter), report, cache_limit)
 
     # -- generation -----------------------------------------------------------------
 
@@ -268,6 +280,7 @@ class LLM:
             payload = await self._begin(fmt["prompt"], s, n_logprobs)
             payload["seq"] = session.seq if session is not None else seq
             _parse_with(payload, fmt, calls)
+            await self._use_prompt_cache(payload, s)
             return payload, tuple(fmt.get("stops") or ())
 
         return self._stream(s, prepare, schema)
@@ -303,14 +316,29 @@ class LLM:
         s = sampling_from_kwargs(sampling)
 
         async def prepare() -> tuple[dict[str, Any], tuple[str, ...]]:
-            return await self._begin(prompt, s, n_logprobs), ()
+            payload = await self._begin(prompt, s, n_logprobs)
+            await self._use_prompt_cache(payload, s)
+            return payload, ()
 
         return self._stream(s, prepare, schema)
 
     def _stream(self, s: Sampling, prepare: Prepare, schema: Schema | None = None) -> TokenStream:
         self._check_open()
         return TokenStream(self._transport, s, prepare, self._on_generation_done, self._on_generation_start,
-                           schema=schema)
+                           schema=schema, on_state=self._on_prompt_state)
+
+    async def _use_prompt_cache(self, payload: dict[str, Any], s: Sampling) -> None:
+        if self._prompt_cache is not None and s.cache_prompt:
+            await self._prompt_cache.prepare(self._transport, payload, int(payload.get("seq", 0)))
+
+    def _on_prompt_state(self, data: dict[str, Any]) -> None:
+        """The worker saved a long prompt's state: keep it (in the background: the tokens stream on)."""
+        if self._prompt_cache is None:
+            return
+        state = data["state"]
+        raw = state.to_bytes() if hasattr(state, "to_bytes") else bytes(state)
+        task = asyncio.ensure_future(self._prompt_cache.save(raw, [int(t) for t in data["tokens"]]))
+        self._prompt_cache.saves.append(task)
 
     def _on_generation_start(self, call: PendingCall) -> None:
         self._active = call

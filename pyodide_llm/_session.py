@@ -46,7 +46,8 @@ class SessionHost(Protocol):
     async def _count_chat_tokens(self, messages: list[Message]) -> int: ...
 
 MAGIC = b"PLMSESS\x01"
-FIRST_SESSION_SEQ, N_SEQS = 1, 16  # sequence 0 is the model's own chat/complete
+# Sequence 0 is the model's own chat/complete, 15 the prompt cache's (_prompt_cache.SEQ).
+FIRST_SESSION_SEQ, N_SEQS = 1, 15
 _IDENTITY = ("architecture", "name", "quantization", "n_params", "size", "n_vocab", "n_embd", "n_layer")
 
 

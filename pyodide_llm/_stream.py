@@ -62,7 +62,8 @@ class TokenStream:
     def __init__(self, transport: Transport, sampling: Sampling,
                  prepare: Prepare,
                  on_done: Callable[[PendingCall, dict[str, Any] | None], None],
-                 on_start: Callable[[PendingCall], None] = lambda call: None, schema: Schema | None = None) -> None:
+                 on_start: Callable[[PendingCall], None] = lambda call: None, schema: Schema | None = None,
+                 on_state: Callable[[dict[str, Any]], None] | None = None) -> None:
         self._transport = transport
         self._sampling = sampling
         self._prepare = prepare
@@ -71,6 +72,7 @@ class TokenStream:
         self._text = TextAssembler(sampling.stop)
         self._on_done = on_done
         self._on_start = on_start
+        self._on_state = on_state
         self._closed = False
         self._reply: dict[str, Any] | None = None
         self._schema = schema
@@ -97,8 +99,11 @@ class TokenStream:
         queue = self._queue
 
         records = self.logprobs
+        on_state = self._on_state
 
         def on_event(type: str, data: dict[str, Any]) -> None:
+            if type == "state" and on_state is not None:  # the prompt's keys/values (prompt cache)
+                on_state(data)
             if type == "token":
                 raw = bytes(data["bytes"])
                 queue.put_nowait((raw, data.get("delta")))

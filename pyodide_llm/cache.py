@@ -12,7 +12,9 @@ neither reads nor writes the cache.
 Beside the models, the site keeps small records of its own: the finished rows of
 ``LLM.map(..., checkpoint=name)`` jobs and sessions saved with
 ``Session.save(name)``; :func:`checkpoints` and :func:`sessions` list them (name to
-bytes), :func:`delete_checkpoint` and :func:`delete_session` remove one.
+bytes), :func:`delete_checkpoint` and :func:`delete_session` remove one. The prompt
+cache (``LLM.load(..., prompt_cache=True)``) is listed by :func:`prompt_cache` and
+emptied by :func:`clear_prompt_cache`.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._env import browser
+from ._prompt_cache import clear as _clear_prompts
+from ._prompt_cache import listing as _prompt_listing
 from ._sources import model_parts
 from ._storage import check_name, record_store
 
-__all__ = ["CachedModel", "checkpoints", "clear", "delete", "delete_checkpoint", "delete_session", "list",
-           "sessions", "size", "usage"]
+__all__ = ["CachedModel", "checkpoints", "clear", "clear_prompt_cache", "delete", "delete_checkpoint",
+           "delete_session", "list", "prompt_cache", "sessions", "size", "usage"]
 
 
 @dataclass(frozen=True)
@@ -127,3 +131,13 @@ async def sessions() -> dict[str, int]:
 async def delete_session(name: str) -> bool:
     """Remove a saved session; True if it existed."""
     return await record_store().delete("sessions", check_name(name, "name"))
+
+
+async def prompt_cache() -> builtins.list[dict[str, Any]]:
+    """The prompt prefixes kept by ``LLM.load(..., prompt_cache=True)``: bytes, tokens, last use."""
+    return await _prompt_listing(record_store())
+
+
+async def clear_prompt_cache() -> int:
+    """Remove every kept prompt prefix; returns how many there were."""
+    return await _clear_prompts(record_store())

@@ -163,6 +163,12 @@ async function generate(id, p) {
     // already set it (the client stores it at once), and must stop the prefill too.
     await engine.action("generate_start", { prompt: p.prompt, sampling: p.sampling || {}, seq: p.seq ?? 0,
       ...(p.syntax ? { syntax: p.syntax } : {}) });
+    if (p.save_prefix) { // the prompt's keys/values, for the client's prompt cache (before any token)
+      const r = await engine.action("seq_save", { seq: p.seq ?? 0 });
+      const state = engine.heapU8.slice(r.ptr, r.ptr + r.size);
+      engine.freeBytes({ ptr: r.ptr });
+      event(id, "state", { state: state.buffer, tokens: r.tokens }, [state.buffer]);
+    }
     let finish = "length";
     for (let n = 0; n < p.max_tokens; n++) {
       if (cancelled.has(id)) {

@@ -195,11 +195,15 @@ class FakeTransport(Transport):
         self.running = rid
         n = 0
         seq = p.get("seq", 0)
-        held = self.seqs.get(seq, "")
-        cached = 0
-        while cached < min(len(held), len(p["prompt"]) - 1) and held[cached] == p["prompt"][cached]:
-            cached += 1
+        cached = 0  # the longest prefix any sequence holds (the engine shares it across sequences)
+        for held in self.seqs.values():
+            k = 0
+            while k < min(len(held), len(p["prompt"]) - 1) and held[k] == p["prompt"][k]:
+                k += 1
+            cached = max(cached, k)
         self.seqs[seq] = p["prompt"]
+        if p.get("save_prefix") and on_event:
+            on_event("state", {"state": b"STATE:" + p["prompt"].encode(), "tokens": [ord(c) for c in p["prompt"]]})
         tokens = self.script.pop(0) if self.script else self.tokens
         said = b""
         try:

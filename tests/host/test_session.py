@@ -194,3 +194,37 @@ def test_bad_inputs_and_a_closed_model() -> None:
         with pytest.raises(LLMError, match="closed"):
             await chat.save()
     run(go())
+
+
+def test_a_long_prompt_is_kept_and_restored_by_a_later_page() -> None:
+    from pyodide_llm import cache
+    from pyodide_llm._prompt_cache import SEQ
+
+    doc = "A long document. " * 20  # 340 characters: 340 fake tokens, over the 256 kept
+
+    async def page(question: str):
+        t = FakeTransport()
+        llm = await loaded(t, prompt_cache=True)
+        text = await llm.complete(doc + question).text()
+        await asyncio.gather(*llm._prompt_cache.saves)
+        return t, llm.last_stats, text
+
+    async def go():
+        await cache.clear_prompt_cache()
+        t1, s1, _ = await page("First question?")
+        kept = await cache.prompt_cache()
+        t2, s2, _ = await page("Second question?")
+        return t1, s1, kept, t2, s2, await cache.clear_prompt_cache()
+    t1, s1, kept, t2, s2, cleared = run(go())
+    assert [p.get("save_prefix") for _, ty, p in t1.sent if ty == "generate"] == [True]
+    assert len(kept) == 1 and kept[0]["tokens"] == len(doc) + len("First question?") and kept[0]["bytes"] > 0
+    restores = [p for _, ty, p in t2.sent if ty == "seq_restore"]
+    assert len(restores) == 1 and restores[0]["seq"] == SEQ
+    assert s1.cached_tokens == 0 and s2.cached_tokens >= len(doc)  # the new page evaluated only its question
+    assert [p.get("save_prefix") for _, ty, p in t2.sent if ty == "generate"] == [None]  # covered: not kept again
+    assert cleared == 1
+
+
+def test_prompt_cache_option_is_checked() -> None:
+    with pytest.raises(ValueError, match="prompt_cache must be"):
+        run(loaded(prompt_cache=-5))

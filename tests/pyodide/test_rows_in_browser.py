@@ -161,3 +161,45 @@ def test_a_session_reuses_its_cache_and_comes_back_after_a_reload(selenium, serv
     assert answer == r["next"]
     assert cached > 30 and prompt - cached < 30, (cached, prompt)
     assert n_messages == 7 and "notebook" in listed
+
+
+DOCUMENT = " ".join(f"Paragraph {i}: the harbour town kept its old market, its boats and its stories, and the "
+                    f"visitors came back every summer for the light over the bay." for i in range(60))
+
+
+@run_in_pyodide(packages=["micropip"])
+async def _ask_document(selenium, served, document, question, clear_after):
+    import asyncio
+
+    import js
+    import micropip
+
+    await micropip.install(js.location.origin + served["wheel"])
+    import pyodide_llm as p
+
+    llm = await p.LLM.load(served["model"], n_ctx=2048, prompt_cache=True)
+    prompt = document + "\n\nQuestion: " + question + "\nAnswer:"
+    t0 = js.performance.now()
+    stream = llm.complete(prompt, temperature=0, max_tokens=8)
+    first = None
+    async for _ in stream:
+        first = first or js.performance.now() - t0
+    await asyncio.gather(*llm._prompt_cache.saves)
+    s = llm.last_stats
+    kept = await p.cache.prompt_cache()
+    if clear_after:
+        assert await p.cache.clear_prompt_cache() == len(kept)
+        assert await p.cache.prompt_cache() == []
+    await llm.close()
+    return {"ttft_ms": first, "prompt": s.prompt_tokens, "cached": s.cached_tokens, "kept": kept}
+
+
+def test_a_long_prompt_is_restored_from_the_prompt_cache_after_a_reload(selenium, served) -> None:
+    cold = _ask_document(selenium, served, DOCUMENT, "What did the visitors come back for?", False)
+    assert cold["prompt"] > 1400 and cold["cached"] == 0, cold
+    assert len(cold["kept"]) >= 1 and max(k["tokens"] for k in cold["kept"]) >= cold["prompt"] - 1, cold["kept"]
+    _reload(selenium)
+    warm = _ask_document(selenium, served, DOCUMENT, "What did the town keep?", True)
+    assert warm["cached"] > 1400 and warm["prompt"] - warm["cached"] < 30, warm
+    print(f"prompt cache: time to first token on a {cold['prompt']}-token prompt {cold['ttft_ms']:.0f} ms cold, "
+          f"{warm['ttft_ms']:.0f} ms restored after a reload ({warm['cached']} tokens from the cache)")
