@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 ProgressCallback = Callable[[int, int, str], None]
 MIB = 1 << 20
+COUNTED = {"map": "rows"}  # stages that count items, not bytes (LLM.map)
 
 
 class TextBar:
@@ -37,7 +38,10 @@ class TextBar:
             return
         filled = int(frac * self.width)
         bar = "#" * filled + "." * (self.width - filled)
-        size = f"{loaded / MIB:.0f}/{total / MIB:.0f} MiB" if total else f"{loaded / MIB:.0f} MiB"
+        if stage in COUNTED:
+            size = f"{loaded}/{total} {COUNTED[stage]}"
+        else:
+            size = f"{loaded / MIB:.0f}/{total / MIB:.0f} MiB" if total else f"{loaded / MIB:.0f} MiB"
         end = "\n" if done else ""
         self.out.write(f"\r{stage:<8s} [{bar}] {frac * 100:5.1f}% {size}{end}")
         self.out.flush()
@@ -54,7 +58,9 @@ class _TqdmBar:
         if stage != self._stage:
             if self._bar is not None:
                 self._bar.close()
-            self._bar = self._tqdm(total=total or None, desc=stage, unit="B", unit_scale=True, mininterval=0.1)
+            unit = COUNTED.get(stage, "B")
+            self._bar = self._tqdm(total=total or None, desc=stage, unit=unit, unit_scale=unit == "B",
+                                   mininterval=0.1)
             self._stage = stage
         self._bar.update(loaded - self._bar.n)
         if total and loaded >= total:

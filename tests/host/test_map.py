@@ -183,3 +183,30 @@ def test_map_on_a_closed_model_is_an_llm_error() -> None:
         llm.map(["x"])
     with pytest.raises(LLMError, match="closed"):
         run(go())
+
+
+def test_a_progress_bar_counts_rows() -> None:
+    import io
+
+    from pyodide_llm._progress import TextBar
+
+    out = io.StringIO()
+    bar = TextBar(out, min_interval=0)
+
+    async def go():
+        llm = await loaded()
+        await llm.map(["a", "b", "c"], progress=bar).collect()
+    run(go())
+    assert out.getvalue().endswith("3/3 rows\n"), out.getvalue()
+
+
+def test_cache_lists_and_deletes_checkpoints() -> None:
+    from pyodide_llm import cache
+
+    async def go():
+        llm = await loaded()
+        await llm.map(["a"], checkpoint="listed").collect()
+        listed = await cache.checkpoints()
+        return listed, await cache.delete_checkpoint("listed"), await cache.delete_checkpoint("listed")
+    listed, first, second = run(go())
+    assert listed["listed"] > 0 and (first, second) == (True, False)

@@ -197,3 +197,28 @@ test("a saved sequence restored elsewhere continues exactly as the one never sav
   assert.ok((await other.action("generate_start", { prompt: next, sampling: GREEDY, seq: 4 })).n_cached > 10);
   assert.ok((await other.action("step")).token >= 0);
 });
+
+test("sessions share the weights and the one KV cache: an extra session costs no new memory", async () => {
+  const engine = await startVariant(VARIANTS[0]);
+  await engine.action("load", { path: engine.hostPath(MODEL), n_ctx: 2048, n_threads: threadsFor(VARIANTS[0]) });
+  const inUse = async () => (await engine.action("heap_stats")).in_use;
+  const turn = async (seq) => {
+    await engine.action("generate_start", { prompt: `Session ${seq}: ` + "a conversation turn ".repeat(70),
+      sampling: GREEDY, seq });
+    for (let i = 0; i < 8; i++) await engine.action("step");
+    await engine.action("generate_end");
+  };
+  await turn(1);
+  const one = await inUse();
+  for (const seq of [2, 3, 4]) await turn(seq);
+  const four = await inUse();
+  const { lengths } = await engine.action("sequences");
+  const held = lengths.slice(1, 5);
+  assert.ok(held.every((n) => n > 280), JSON.stringify(lengths));
+  // The cache of n_ctx cells was allocated at load; three more sessions only fill its cells.
+  assert.ok(Math.abs(four - one) < 2 << 20, `heap in use grew ${(four - one) / 2 ** 20} MiB`);
+  const kvPerToken = 2 * 30 * 192 * 2; // K and V, F16, 30 layers of 3 KV heads x 64 (SmolLM2)
+  console.log(`# sessions: heap in use ${(one / 2 ** 20).toFixed(1)} MiB with one session, ` +
+    `${(four / 2 ** 20).toFixed(1)} MiB with four (${held.join("+")} tokens cached, ` +
+    `${(held.reduce((a, b) => a + b, 0) * kvPerToken / 2 ** 20).toFixed(1)} MiB of the load's KV buffer)`);
+});
