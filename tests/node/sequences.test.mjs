@@ -214,7 +214,7 @@ test("sessions share the weights and the one KV cache: an extra session costs no
   const four = await inUse();
   const { lengths } = await engine.action("sequences");
   const held = lengths.slice(1, 5);
-  assert.ok(held.every((n) => n > 280), JSON.stringify(lengths));
+  assert.ok(held.every((n) => n > 200), JSON.stringify(lengths));
   // The cache of n_ctx cells was allocated at load; three more sessions only fill its cells.
   assert.ok(Math.abs(four - one) < 2 << 20, `heap in use grew ${(four - one) / 2 ** 20} MiB`);
   const kvPerToken = 2 * 30 * 192 * 2; // K and V, F16, 30 layers of 3 KV heads x 64 (SmolLM2)
