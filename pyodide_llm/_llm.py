@@ -412,6 +412,9 @@ class LLM:
         generates only the rest (``pyodide_llm.cache.checkpoints()`` lists them).
         ``progress``: a callable ``(done, total, "map")`` or ``True`` for a bar.
         """
+        unsupported = sorted({"tools", "tool_choice", "logprobs", "top_logprobs"} & set(sampling))
+        if unsupported:
+            raise ValueError(f"map does not take {', '.join(unsupported)}: run those rows with chat() one at a time")
         rows = check_items(items)
         n = check_concurrency(concurrency)
         if checkpoint is not None:

@@ -5,6 +5,7 @@
 // the long calls (prompt prefill) through llama.cpp's abort callback.
 #include "engine.h"
 #include "chat_io.h"
+#include "llama_log.h"
 
 #include "chat.h"
 #include "common.h"
@@ -18,8 +19,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
-#include <mutex>
 #include <new>
 
 namespace plm {
@@ -27,72 +26,6 @@ namespace plm {
 namespace {
 
 std::atomic_int32_t g_abort{0};
-
-// Log capture: llama.cpp explains load failures only in its log, so the last
-// warning/error lines are kept and put into error messages.
-std::mutex              g_log_mu;
-std::deque<std::string> g_log_lines;
-std::string             g_log_partial;
-int                     g_log_verbosity = 0;
-
-// Layers llama.cpp reported offloading to the GPU during the last load (its
-// "offloaded N/M layers to GPU" line); -1 until a load reports it.
-std::atomic_int32_t g_offloaded{-1};
-// Weights llama.cpp placed in GPU buffers during the last load, in MiB (its
-// "<buffer> model buffer size = X MiB" lines whose buffer is not a CPU one). A
-// layer counts as offloaded even when its tensors exceed the adapter's limits and
-// stay in CPU memory; this is what the GPU really holds.
-std::atomic<double> g_gpu_model_mib{0.0};
-std::atomic<double> g_gpu_kv_mib{0.0};  // the KV cache in GPU buffers ("<buffer> KV buffer size = X MiB")
-
-// "<name> <what> buffer size = X MiB" from llama.cpp's log; true for a non-CPU buffer.
-bool gpu_buffer_line(const char * text, const char * what, double & mib) {
-    const char * at = strstr(text, what);
-    const char * colon = strstr(text, ": ");
-    char name[64] = {0};
-    std::string fmt = std::string("%63s") + what + "= %lf";
-    return at && colon && colon < at && sscanf(colon + 2, fmt.c_str(), name, &mib) == 2 && strncmp(name, "CPU", 3) != 0;
-}
-
-void log_callback(ggml_log_level level, const char * text, void *) {
-    if (const char * at = strstr(text, "offloaded "); at && strstr(at, "layers to GPU")) {
-        int n = 0, of = 0;
-        if (sscanf(at, "offloaded %d/%d", &n, &of) == 2) {
-            g_offloaded = n;
-        }
-    }
-    double mib = 0;
-    if (gpu_buffer_line(text, " model buffer size ", mib)) {
-        g_gpu_model_mib = g_gpu_model_mib.load() + mib;
-    } else if (gpu_buffer_line(text, " KV buffer size ", mib)) {
-        g_gpu_kv_mib = g_gpu_kv_mib.load() + mib;
-    }
-    if (g_log_verbosity >= 2 || (g_log_verbosity >= 1 && level >= GGML_LOG_LEVEL_WARN)) {
-        fputs(text, stderr);
-    }
-    static ggml_log_level last_level = GGML_LOG_LEVEL_NONE;
-    if (level == GGML_LOG_LEVEL_CONT) {
-        level = last_level;
-    } else {
-        last_level = level;
-    }
-    if (level < GGML_LOG_LEVEL_WARN) {
-        return;
-    }
-    std::lock_guard<std::mutex> lock(g_log_mu);
-    g_log_partial += text;
-    size_t nl;
-    while ((nl = g_log_partial.find('\n')) != std::string::npos) {
-        std::string line = g_log_partial.substr(0, nl);
-        g_log_partial.erase(0, nl + 1);
-        if (!line.empty()) {
-            g_log_lines.push_back(line);
-            if (g_log_lines.size() > 16) {
-                g_log_lines.pop_front();
-            }
-        }
-    }
-}
 
 bool abort_callback(void *) { return g_abort.load(std::memory_order_relaxed) != 0; }
 
@@ -115,7 +48,7 @@ bool contains(const std::string & hay, const char * needle) { return hay.find(ne
 
 struct BackendInit {
     BackendInit() {
-        llama_log_set(log_callback, nullptr);
+        install_log_capture();
         llama_backend_init();
     }
 };
@@ -150,23 +83,6 @@ FILE * Engine::open_gguf(const std::string & path, const std::string & what) {
 }
 
 std::atomic_int32_t & abort_flag_ref() { return g_abort; }
-
-std::string recent_log_errors() {
-    std::lock_guard<std::mutex> lock(g_log_mu);
-    std::string out;
-    for (const auto & l : g_log_lines) {
-        out += (out.empty() ? "" : " | ") + l;
-    }
-    return out;
-}
-
-void clear_log_errors() {
-    std::lock_guard<std::mutex> lock(g_log_mu);
-    g_log_lines.clear();
-    g_log_partial.clear();
-}
-
-void set_log_verbosity(int level) { g_log_verbosity = level; }
 
 Engine::Engine() : tmpls_(nullptr, common_chat_templates_free) { static BackendInit once; }
 
@@ -220,9 +136,7 @@ void Engine::load(const LoadParams & p) {
         mp.devices = cpu_only;  // an empty list: no GPU device holds weights or runs ops
     }
 #endif
-    g_offloaded = -1;
-    g_gpu_model_mib = 0.0;
-    g_gpu_kv_mib = 0.0;
+    reset_load_report();
     clear_log_errors();
     const int64_t t0 = ggml_time_us();
     if (!p.split_paths.empty()) {
@@ -268,8 +182,8 @@ void Engine::load(const LoadParams & p) {
         throw EngineError(c, "llama.cpp could not load the model: " + (why.empty() ? "no reason given" : why));
     }
     vocab_     = llama_model_get_vocab(model_);
-    n_gpu_layers_ = std::max<int32_t>(0, g_offloaded.load());
-    gpu_model_bytes_ = (uint64_t) (g_gpu_model_mib.load() * 1048576.0);
+    n_gpu_layers_ = std::max<int32_t>(0, load_report().offloaded);
+    gpu_model_bytes_ = (uint64_t) (load_report().gpu_model_mib * 1048576.0);
     gpu_device_.clear();
     gpu_kv_bytes_ = 0;
     for (size_t d = 0; n_gpu_layers_ > 0 && d < ggml_backend_dev_count(); d++) {
@@ -313,7 +227,7 @@ void Engine::load(const LoadParams & p) {
         attach_thread_pool(p.n_threads);
         n_batch_ = (int32_t) llama_n_batch(ctx_);  // llama.cpp caps it at n_ctx
         batch_   = llama_batch_init(std::max(n_batch_, kMaxSeqs), 0, 1);
-        gpu_kv_bytes_ = (uint64_t) (g_gpu_kv_mib.load() * 1048576.0);
+        gpu_kv_bytes_ = (uint64_t) (load_report().gpu_kv_mib * 1048576.0);
     }
     try {
         tmpls_.reset(common_chat_templates_init(model_, p.chat_template).release());
@@ -412,147 +326,6 @@ const llama_model * Engine::model() const {
 const common_chat_templates * Engine::chat_templates() const {
     require_model();
     return tmpls_.get();
-}
-
-Slot & Engine::slot(int32_t seq) {
-    if (seq < 0 || seq >= kMaxSeqs) {
-        throw EngineError(code::bad_request, "seq must be in 0.." + std::to_string(kMaxSeqs - 1));
-    }
-    return slots_[seq];
-}
-
-// Forget the least recently used sequence that is not generating (and not `except`).
-bool Engine::evict_one(int32_t except) {
-    int32_t victim = -1;
-    for (int32_t i = 0; i < kMaxSeqs; i++) {
-        const Slot & sl = slots_[i];
-        if (i == except || sl.batched || (generating_ && i == seq_) || sl.tokens.empty()) {
-            continue;
-        }
-        if (victim < 0 || sl.used < slots_[victim].used) {
-            victim = i;
-        }
-    }
-    if (victim < 0) {
-        return false;
-    }
-    llama_memory_seq_rm(llama_get_memory(ctx_), victim, -1, -1);
-    slots_[victim].tokens.clear();
-    return true;
-}
-
-int32_t Engine::decode_with_room(const llama_batch & batch, int32_t seq_hint) {
-    for (;;) {
-        const int32_t rc = llama_decode(ctx_, batch);
-        // 1: no room in the cache for the batch (nothing was written): make some.
-        if (rc != 1 || !evict_one(seq_hint)) {
-            return rc;
-        }
-    }
-}
-
-void Engine::decode_tokens(int32_t seq, const int32_t * tokens, int32_t n, bool is_prompt) {
-    Slot & sl = slots_[seq];
-    sl.used = ++clock_;
-    for (int32_t i = 0; i < n; i += n_batch_) {
-        // Between batches too: a graph that runs on the GPU never calls the abort
-        // callback (only ggml's CPU backend does), so a long prefill stops here.
-        if (g_abort.load() != 0) {
-            llama_memory_seq_rm(llama_get_memory(ctx_), seq, (llama_pos) sl.tokens.size(), -1);
-            throw EngineError(code::aborted, is_prompt ? "prompt evaluation was cancelled" : "decode was cancelled");
-        }
-        const int32_t m = std::min(n_batch_, n - i);
-        batch_.n_tokens = m;
-        for (int32_t j = 0; j < m; j++) {
-            batch_.token[j]     = tokens[i + j];
-            batch_.pos[j]       = (llama_pos) (sl.tokens.size() + j);
-            batch_.n_seq_id[j]  = 1;
-            batch_.seq_id[j][0] = seq;
-            batch_.logits[j]    = j == m - 1;
-        }
-        const int32_t rc = decode_with_room(batch_, seq);
-        if (rc != 0) {
-            // The cache may hold part of this batch: forget everything after what is known good.
-            llama_memory_seq_rm(llama_get_memory(ctx_), seq, (llama_pos) sl.tokens.size(), -1);
-            if (rc == 2 || g_abort.load() != 0) {
-                throw EngineError(code::aborted, is_prompt ? "prompt evaluation was cancelled" : "decode was cancelled");
-            }
-            if (rc == 1) {
-                throw EngineError(code::context_overflow,
-                                  "the context's cache has no room for " + std::to_string(m) +
-                                      " more tokens while other sequences generate; load with a larger n_ctx");
-            }
-            throw EngineError(code::decode_failed, "llama_decode failed with code " + std::to_string(rc) + ": " +
-                                                       recent_log_errors());
-        }
-        sl.tokens.insert(sl.tokens.end(), tokens + i, tokens + i + m);
-    }
-}
-
-void Engine::check_prompt(const std::vector<int32_t> & prompt) const {
-    const int32_t n_ctx = (int32_t) llama_n_ctx(ctx_);
-    const int32_t n_prompt = (int32_t) prompt.size();
-    if (n_prompt == 0) {
-        throw EngineError(code::bad_request, "the prompt is empty (after tokenization)");
-    }
-    if (n_prompt >= n_ctx) {
-        throw EngineError(code::context_overflow, "the prompt has " + std::to_string(n_prompt) +
-                                                      " tokens but the context holds " + std::to_string(n_ctx) +
-                                                      "; shorten the prompt or load the model with a larger n_ctx");
-    }
-    const int32_t n_vocab = llama_vocab_n_tokens(vocab_);
-    for (int32_t t : prompt) {
-        if (t < 0 || t >= n_vocab) {
-            throw EngineError(code::bad_request, "token id " + std::to_string(t) + " is outside the vocabulary");
-        }
-    }
-}
-
-namespace {
-size_t common_prefix(const std::vector<int32_t> & a, const std::vector<int32_t> & b) {
-    size_t n = 0;
-    while (n < a.size() && n < b.size() && a[n] == b[n]) {
-        n++;
-    }
-    return n;
-}
-}  // namespace
-
-// Keep the longest cached prefix of `prompt` in `seq`: its own, or another
-// sequence's, whose cells it then shares (seq_cp: no copy, no recompute). At least
-// the prompt's last token is always evaluated again, for fresh logits.
-size_t Engine::reuse_prefix(int32_t seq, const std::vector<int32_t> & prompt, bool cache_prompt) {
-    llama_memory_t mem = llama_get_memory(ctx_);
-    Slot & sl = slots_[seq];
-    if (!cache_prompt) {
-        llama_memory_seq_rm(mem, seq, -1, -1);
-        sl.tokens.clear();
-        return 0;
-    }
-    const size_t limit = prompt.size() - 1;
-    size_t keep = std::min(common_prefix(sl.tokens, prompt), limit);
-    int32_t donor = -1;
-    size_t best = keep;
-    for (int32_t i = 0; i < kMaxSeqs; i++) {
-        const size_t n = i == seq ? 0 : std::min(common_prefix(slots_[i].tokens, prompt), limit);
-        if (n > best) {
-            best = n;
-            donor = i;
-        }
-    }
-    if (donor >= 0) {
-        llama_memory_seq_rm(mem, seq, -1, -1);
-        llama_memory_seq_cp(mem, donor, seq, 0, (llama_pos) best);
-        sl.tokens.assign(prompt.begin(), prompt.begin() + best);
-        slots_[donor].used = ++clock_;
-        return best;
-    }
-    if (!llama_memory_seq_rm(mem, seq, (llama_pos) keep, -1)) {
-        llama_memory_seq_rm(mem, seq, -1, -1);
-        keep = 0;
-    }
-    sl.tokens.resize(keep);
-    return keep;
 }
 
 common_sampler * Engine::make_sampler(const SamplingParams & s) {

@@ -94,6 +94,34 @@ test("unload and reload on the GPU give the same tokens", async () => {
   assert.deepEqual(again.map((s) => s.token), first.map((s) => s.token));
 });
 
+test("rows decoded together on the GPU (LLM.map's batch_step): every row runs, first tokens as alone", async () => {
+  await loadModel(gpu);
+  const sampling = { temperature: 0, cache_prompt: false, ignore_eos: true };
+  const items = ["The capital of France is", "Bees make", "Two plus two equals", "A spider has"];
+  const alone = [];
+  for (const prompt of items) {
+    await gpu.action("generate_start", { prompt, sampling });
+    const tokens = [];
+    for (let i = 0; i < 6; i++) tokens.push((await gpu.action("step")).token);
+    await gpu.action("generate_end");
+    alone.push(tokens);
+  }
+  const rows = new Map();
+  for (const prompt of items) {
+    const r = await gpu.action("batch_start", { prompt, sampling });
+    rows.set(r.seq, [r.token]);
+  }
+  for (let i = 1; i < 6; i++) {
+    for (const r of (await gpu.action("batch_step", { seqs: [...rows.keys()] })).rows) rows.get(r.seq).push(r.token);
+  }
+  await gpu.action("batch_end", { all: true });
+  const together = [...rows.values()];
+  assert.deepEqual(together.map((t) => t[0]), alone.map((t) => t[0]), "first tokens come from the same prefill");
+  assert.ok(together.every((t) => t.length === 6 && t.every((x) => x >= 0)));
+  const same = together.reduce((n, t, i) => n + t.filter((x, j) => x === alone[i][j]).length, 0);
+  console.log(`# GPU rows: ${same}/${6 * items.length} tokens as decoded alone (matrix-vector vs matrix-matrix shaders)`);
+});
+
 /** A prompt of several batches: the same sentence many times, in the chat template. */
 async function longPrompt(engine, repeats) {
   const content = "Describe the rivers of France, one by one, with their length. ".repeat(repeats);

@@ -164,6 +164,8 @@ def test_a_row_longer_than_the_context_is_a_context_overflow() -> None:
     (["x"], {"concurrency": 2.5}, "concurrency must be an integer"),
     (["x"], {"checkpoint": "../etc"}, "checkpoint must be"),
     (["x"], {"temperature": -1}, "temperature"),
+    (["x"], {"tools": [{"type": "function"}]}, "map does not take tools"),
+    (["x"], {"logprobs": True}, "map does not take logprobs"),
 ])
 def test_bad_inputs_raise_before_anything_is_sent(items, kw, message) -> None:
     t = FakeTransport()

@@ -203,3 +203,39 @@ def test_a_long_prompt_is_restored_from_the_prompt_cache_after_a_reload(selenium
     assert warm["cached"] > 1400 and warm["prompt"] - warm["cached"] < 30, warm
     print(f"prompt cache: time to first token on a {cold['prompt']}-token prompt {cold['ttft_ms']:.0f} ms cold, "
           f"{warm['ttft_ms']:.0f} ms restored after a reload ({warm['cached']} tokens from the cache)")
+
+
+@run_in_pyodide(packages=["micropip"])
+async def _session_past_n_ctx(selenium, served):
+    import warnings
+
+    import js
+    import micropip
+
+    await micropip.install(js.location.origin + served["wheel"])
+    import pyodide_llm as p
+
+    llm = await p.LLM.load(served["model"], n_ctx=512)
+    chat = llm.session(system="You are terse.")
+    long = "Tell me about the harbour town, its market, its boats and its stories. " * 6
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(5):
+            await chat.send(long, temperature=0, max_tokens=16).text()
+    dropped = [str(w.message) for w in seen if "oldest message" in str(w.message)]
+    strict = llm.session(system="You are terse.", overflow="error")
+    codes = []
+    try:
+        for _ in range(5):
+            await strict.send(long, temperature=0, max_tokens=16).text()
+    except p.ContextOverflowError as e:
+        codes.append(e.code)
+    still = await llm.complete("The sky is", temperature=0, max_tokens=4).text()
+    await llm.close()
+    return dropped, chat.messages[0], len(chat.messages), codes, still
+
+
+def test_a_session_past_n_ctx_drops_its_oldest_turns_or_raises(selenium, served) -> None:
+    dropped, first, n_messages, codes, still = _session_past_n_ctx(selenium, served)
+    assert dropped and first == {"role": "system", "content": "You are terse."}, dropped
+    assert n_messages < 11 and codes == ["context_overflow"] and still
