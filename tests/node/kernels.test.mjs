@@ -39,6 +39,13 @@ for (const variant of VARIANTS) {
     const quantizers = rows.filter((r) => "quantizer" in r);
     assert.deepEqual(quantizers.map((r) => r.quantizer), ["q8_0", "q8_1"]);
     for (const r of quantizers) assert.equal(r.mismatch, 0, `${variant} ${r.quantizer}: ${r.mismatch} of ${r.bytes} bytes differ`);
+    // Relaxed-SIMD builds: the 2 x 2 tile (two weight rows, two activation columns) gives
+    // exactly the one-row kernel's results, so a row decoded in a batch equals it decoded alone.
+    for (const r of rows.filter((x) => "tile" in x)) {
+      assert.equal(r.equal, true, `${variant} ${r.tile}: the 2x2 tile differs from four one-row dots`);
+      console.log(`# ${variant} ${r.tile} 2x2 tile: ${r.tile_ns_per_block} ns per block and output, ` +
+                  `four one-row calls ${r.four_ns_per_block} ns`);
+    }
     for (const r of rows.filter((x) => "ns_per_block" in x)) {
       const vs = r.simd128_ns_per_block ? `, SIMD128 ${r.simd128_ns_per_block} ns` : "";
       console.log(`# ${variant} ${r.type}: ${r.ns_per_block} ns per ${r.block} weights${vs}, ` +

@@ -114,6 +114,47 @@ static void check_quantizer(const char * name, void (*fn)(const float *, void *,
     free(x); free(a); free(b);
 }
 
+#if defined(__wasm_relaxed_simd__)
+// The 2 x 2 tile of a kernel (nrc == 2) against four one-row calls: equal bit for bit, and
+// the time of one tile against four calls (per weight block of each output).
+static void check_tile(const kernel * K) {
+    const int n = 4096, nb = n / K->block;
+    float * xf = malloc(sizeof(float) * n);
+    uint8_t * w = malloc(2 * K->wbytes * nb), * a = malloc(2 * K->abytes * nb);
+    const size_t bx = K->wbytes * nb, by = K->abytes * nb;
+    for (int r = 0; r < 2; r++) {
+        fill(xf, n, "outliers"); K->quant_w(xf, w + r * bx, n);
+        fill(xf, n, "random"); K->quant_a(xf, a + r * by, n);
+    }
+    float tile[32] = {0}, one[4];
+    K->dot(n, tile, 16, w, bx, a, by, 2);
+    int equal = 1;
+    for (int c = 0; c < 2; c++) {
+        for (int r = 0; r < 2; r++) {
+            K->dot(n, &one[2 * c + r], 0, w + r * bx, 0, a + c * by, 0, 1);
+            equal &= memcmp(&one[2 * c + r], &tile[16 * c + r], sizeof(float)) == 0;
+        }
+    }
+    double best_tile = 1e30, best_four = 1e30;
+    float sink = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now_ns();
+        for (int i = 0; i < 200; i++) { K->dot(n, tile, 16, w, bx, a, by, 2); sink += tile[1]; }
+        double t1 = now_ns();
+        for (int i = 0; i < 200; i++) {
+            for (int c = 0; c < 2; c++)
+                for (int r = 0; r < 2; r++) { K->dot(n, one, 0, w + r * bx, 0, a + c * by, 0, 1); sink += one[0]; }
+        }
+        double t2 = now_ns();
+        if (t1 - t0 < best_tile) best_tile = t1 - t0;
+        if (t2 - t1 < best_four) best_four = t2 - t1;
+    }
+    printf("{\"tile\":\"%s\",\"equal\":%s,\"tile_ns_per_block\":%.2f,\"four_ns_per_block\":%.2f}\n", K->name,
+           equal ? "true" : "false", best_tile / 200 / (4.0 * nb), best_four / 200 / (4.0 * nb) + (sink == 1.5f));
+    free(xf); free(w); free(a);
+}
+#endif
+
 int main(void) {
     ggml_cpu_init();  // fills the fp16 lookup table the kernels use
     check_quantizer("q8_0", quantize_row_q8_0, q8_0_ref, sizeof(block_q8_0));
@@ -156,5 +197,8 @@ int main(void) {
                "\"generic_ns_per_block\":%.2f}\n", K->name, K->block, t, t128, tgen);
         free(xf); free(w); free(a);
     }
+#if defined(__wasm_relaxed_simd__)
+    check_tile(&KERNELS[1]);  // q4_1 (the others have no tile yet)
+#endif
     return 0;
 }

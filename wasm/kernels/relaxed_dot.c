@@ -67,11 +67,56 @@ void ggml_vec_dot_q4_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const voi
     *s = hsum_f32(wasm_f32x4_add(acc0, acc1));
 }
 
+// Two weight rows x two activation columns (ggml's nrc == 2 tile: s[0] = x0.y0, s[1] = x1.y0,
+// s[bs] = x0.y1, s[bs + 1] = x1.y1): each weight block is unpacked once for both columns and
+// each scale converted once. Every output is summed exactly as the one-row kernel sums it
+// (the same two chains, the same order), so a row's result never depends on its neighbours.
+static void q4_1_q8_1_tile(int nb, float * GGML_RESTRICT s, size_t bs, const block_q4_1 * GGML_RESTRICT x0,
+                           const block_q4_1 * GGML_RESTRICT x1, const block_q8_1 * GGML_RESTRICT y0,
+                           const block_q8_1 * GGML_RESTRICT y1) {
+    const v128_t m4 = wasm_i8x16_splat(0x0F), zero = wasm_i32x4_splat(0);
+    v128_t a00[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)}, a10[2] = {a00[0], a00[0]};
+    v128_t a01[2] = {a00[0], a00[0]}, a11[2] = {a00[0], a00[0]};
+    float m00 = 0.0f, m10 = 0.0f, m01 = 0.0f, m11 = 0.0f;
+    for (int ib = 0; ib < nb; ib++) {
+        const int c = ib & 1;  // the one-row kernel's chain: odd blocks on the second
+        const v128_t q0 = wasm_v128_load(x0[ib].qs), q1 = wasm_v128_load(x1[ib].qs);
+        const v128_t l0 = wasm_v128_and(q0, m4), h0 = wasm_u8x16_shr(q0, 4);
+        const v128_t l1 = wasm_v128_and(q1, m4), h1 = wasm_u8x16_shr(q1, 4);
+        const v128_t ya = wasm_v128_load(y0[ib].qs), yb = wasm_v128_load(y0[ib].qs + 16);
+        const v128_t za = wasm_v128_load(y1[ib].qs), zb = wasm_v128_load(y1[ib].qs + 16);
+        const float dx0 = GGML_CPU_FP16_TO_FP32(x0[ib].d), dx1 = GGML_CPU_FP16_TO_FP32(x1[ib].d);
+        const float dy0 = GGML_CPU_FP16_TO_FP32(y0[ib].d), dy1 = GGML_CPU_FP16_TO_FP32(y1[ib].d);
+        const float mx0 = GGML_CPU_FP16_TO_FP32(x0[ib].m), mx1 = GGML_CPU_FP16_TO_FP32(x1[ib].m);
+        const float sy0 = GGML_CPU_FP16_TO_FP32(y0[ib].s), sy1 = GGML_CPU_FP16_TO_FP32(y1[ib].s);
+#define TILE_ACC(acc, h, l, yh, yl, sc)                                                                       \
+        acc[c] = wasm_f32x4_add(acc[c], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(DOT_ADD(yh, h, DOT_ADD(yl, l, zero))), \
+                                                       wasm_f32x4_splat(sc)))
+        TILE_ACC(a00, h0, l0, yb, ya, dx0 * dy0);
+        TILE_ACC(a10, h1, l1, yb, ya, dx1 * dy0);
+        TILE_ACC(a01, h0, l0, zb, za, dx0 * dy1);
+        TILE_ACC(a11, h1, l1, zb, za, dx1 * dy1);
+#undef TILE_ACC
+        m00 += mx0 * sy0;
+        m10 += mx1 * sy0;
+        m01 += mx0 * sy1;
+        m11 += mx1 * sy1;
+    }
+    s[0]      = hsum_f32(wasm_f32x4_add(a00[0], a00[1])) + m00;
+    s[1]      = hsum_f32(wasm_f32x4_add(a10[0], a10[1])) + m10;
+    s[bs]     = hsum_f32(wasm_f32x4_add(a01[0], a01[1])) + m01;
+    s[bs + 1] = hsum_f32(wasm_f32x4_add(a11[0], a11[1])) + m11;
+}
+
 void ggml_vec_dot_q4_1_q8_1(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
                             const void * GGML_RESTRICT vy, size_t by, int nrc) {
-    (void) bs; (void) bx; (void) by; (void) nrc;
-    assert(n % QK8_1 == 0 && nrc == 1);
+    assert(n % QK8_1 == 0 && (nrc == 1 || nrc == 2));
     const int nb = n / QK8_1;
+    if (nrc == 2) {
+        q4_1_q8_1_tile(nb, s, bs, vx, (const block_q4_1 *) ((const uint8_t *) vx + bx), vy,
+                       (const block_q8_1 *) ((const uint8_t *) vy + by));
+        return;
+    }
     const block_q4_1 * GGML_RESTRICT x = vx;
     const block_q8_1 * GGML_RESTRICT y = vy;
     const v128_t m4 = wasm_i8x16_splat(0x0F), zero = wasm_i32x4_splat(0);
