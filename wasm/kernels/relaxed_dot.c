@@ -71,7 +71,7 @@ void ggml_vec_dot_q4_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const voi
 // s[bs] = x0.y1, s[bs + 1] = x1.y1): each weight block is unpacked once for both columns and
 // each scale converted once. Every output is summed exactly as the one-row kernel sums it
 // (the same two chains, the same order), so a row's result never depends on its neighbours.
-static void q4_1_q8_1_tile(int nb, float * GGML_RESTRICT s, size_t bs, const block_q4_1 * GGML_RESTRICT x0,
+__attribute__((noinline)) static void q4_1_q8_1_tile(int nb, float * GGML_RESTRICT s, size_t bs, const block_q4_1 * GGML_RESTRICT x0,
                            const block_q4_1 * GGML_RESTRICT x1, const block_q8_1 * GGML_RESTRICT y0,
                            const block_q8_1 * GGML_RESTRICT y1) {
     const v128_t m4 = wasm_i8x16_splat(0x0F), zero = wasm_i32x4_splat(0);
