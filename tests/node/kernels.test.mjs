@@ -10,7 +10,9 @@ import { test } from "node:test";
 
 import { env, VARIANTS } from "./helpers.mjs";
 
-const TYPES = ["q4_0", "q4_1", "q8_0", "q4_K", "q6_K"];
+const TYPES = ["q4_0", "q4_1", "q5_0", "q8_0", "q4_K", "q6_K"];
+// Types whose kernel takes a 2 x 2 tile in relaxed-SIMD builds (ggml's .nrows = 2 there).
+const TILED = ["q4_1", "q5_0", "q8_0"];
 
 function kernelTest(variant) {
   const entry = env("PLM_KERNEL_TESTS").split(",").find((e) => e.startsWith(variant + "="));
@@ -41,7 +43,10 @@ for (const variant of VARIANTS) {
     for (const r of quantizers) assert.equal(r.mismatch, 0, `${variant} ${r.quantizer}: ${r.mismatch} of ${r.bytes} bytes differ`);
     // Relaxed-SIMD builds: the 2 x 2 tile (two weight rows, two activation columns) gives
     // exactly the one-row kernel's results, so a row decoded in a batch equals it decoded alone.
-    for (const r of rows.filter((x) => "tile" in x)) {
+    const tiles = rows.filter((x) => "tile" in x);
+    assert.deepEqual(tiles.map((r) => r.tile), variant.startsWith("wasm64") ? TILED : [],
+                     `${variant}: tiles checked`);
+    for (const r of tiles) {
       assert.equal(r.equal, true, `${variant} ${r.tile}: the 2x2 tile differs from four one-row dots`);
       console.log(`# ${variant} ${r.tile} 2x2 tile: ${r.tile_ns_per_block} ns per block and output, ` +
                   `four one-row calls ${r.four_ns_per_block} ns`);

@@ -27,6 +27,8 @@ typedef void (*quant_fn)(const float *, void *, int64_t);
 #define DECL128(name) void name##_simd128(int, float *, size_t, const void *, size_t, const void *, size_t, int);
 DECL128(ggml_vec_dot_q4_0_q8_0)
 DECL128(ggml_vec_dot_q4_1_q8_1)
+DECL128(ggml_vec_dot_q5_0_q8_0)
+DECL128(ggml_vec_dot_q8_0_q8_0)
 DECL128(ggml_vec_dot_q4_K_q8_K)
 DECL128(ggml_vec_dot_q6_K_q8_K)
 #else
@@ -40,27 +42,31 @@ typedef struct {
     size_t       abytes;       // bytes per activation block
     quant_fn     quant_w, quant_a;
     dot_fn       dot, generic, simd128;
+    int          tile;         // relaxed-SIMD builds take nrc == 2 (a 2 x 2 tile)
 } kernel;
 
 static void q8_1_ref(const float * x, void * y, int64_t k) { quantize_row_q8_1_ref(x, (block_q8_1 *) y, k); }
 static void q8_0_ref(const float * x, void * y, int64_t k) { quantize_row_q8_0_ref(x, (block_q8_0 *) y, k); }
 static void q8_K_ref(const float * x, void * y, int64_t k) { quantize_row_q8_K_ref(x, (block_q8_K *) y, k); }
 static void q4_0_ref(const float * x, void * y, int64_t k) { quantize_row_q4_0_ref(x, (block_q4_0 *) y, k); }
+static void q5_0_ref(const float * x, void * y, int64_t k) { quantize_row_q5_0_ref(x, (block_q5_0 *) y, k); }
 static void q4_1_ref(const float * x, void * y, int64_t k) { quantize_row_q4_1_ref(x, (block_q4_1 *) y, k); }
 static void q4_K_ref(const float * x, void * y, int64_t k) { quantize_row_q4_K_ref(x, (block_q4_K *) y, k); }
 static void q6_K_ref(const float * x, void * y, int64_t k) { quantize_row_q6_K_ref(x, (block_q6_K *) y, k); }
 
 static const kernel KERNELS[] = {
     {"q4_0", QK4_0, sizeof(block_q4_0), sizeof(block_q8_0), q4_0_ref, q8_0_ref, ggml_vec_dot_q4_0_q8_0,
-     ggml_vec_dot_q4_0_q8_0_generic, SIMD128(ggml_vec_dot_q4_0_q8_0)},
+     ggml_vec_dot_q4_0_q8_0_generic, SIMD128(ggml_vec_dot_q4_0_q8_0), 0},
     {"q4_1", QK4_1, sizeof(block_q4_1), sizeof(block_q8_1), q4_1_ref, q8_1_ref, ggml_vec_dot_q4_1_q8_1,
-     ggml_vec_dot_q4_1_q8_1_generic, SIMD128(ggml_vec_dot_q4_1_q8_1)},
+     ggml_vec_dot_q4_1_q8_1_generic, SIMD128(ggml_vec_dot_q4_1_q8_1), 1},
+    {"q5_0", QK5_0, sizeof(block_q5_0), sizeof(block_q8_0), q5_0_ref, q8_0_ref, ggml_vec_dot_q5_0_q8_0,
+     ggml_vec_dot_q5_0_q8_0_generic, SIMD128(ggml_vec_dot_q5_0_q8_0), 1},
     {"q8_0", QK8_0, sizeof(block_q8_0), sizeof(block_q8_0), q8_0_ref, q8_0_ref, ggml_vec_dot_q8_0_q8_0,
-     ggml_vec_dot_q8_0_q8_0_generic, NULL},
+     ggml_vec_dot_q8_0_q8_0_generic, SIMD128(ggml_vec_dot_q8_0_q8_0), 1},
     {"q4_K", QK_K, sizeof(block_q4_K), sizeof(block_q8_K), q4_K_ref, q8_K_ref, ggml_vec_dot_q4_K_q8_K,
-     ggml_vec_dot_q4_K_q8_K_generic, SIMD128(ggml_vec_dot_q4_K_q8_K)},
+     ggml_vec_dot_q4_K_q8_K_generic, SIMD128(ggml_vec_dot_q4_K_q8_K), 0},
     {"q6_K", QK_K, sizeof(block_q6_K), sizeof(block_q8_K), q6_K_ref, q8_K_ref, ggml_vec_dot_q6_K_q8_K,
-     ggml_vec_dot_q6_K_q8_K_generic, SIMD128(ggml_vec_dot_q6_K_q8_K)},
+     ggml_vec_dot_q6_K_q8_K_generic, SIMD128(ggml_vec_dot_q6_K_q8_K), 0},
 };
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -198,7 +204,9 @@ int main(void) {
         free(xf); free(w); free(a);
     }
 #if defined(__wasm_relaxed_simd__)
-    check_tile(&KERNELS[1]);  // q4_1 (the others have no tile yet)
+    for (size_t k = 0; k < sizeof KERNELS / sizeof KERNELS[0]; k++) {
+        if (KERNELS[k].tile) check_tile(&KERNELS[k]);
+    }
 #endif
     return 0;
 }
