@@ -12,7 +12,7 @@ import { env, VARIANTS } from "./helpers.mjs";
 
 const TYPES = ["q4_0", "q4_1", "q5_0", "q8_0", "q4_K", "q6_K"];
 // Types whose kernel takes a 2 x 2 tile in relaxed-SIMD builds (ggml's .nrows = 2 there).
-const TILED = ["q4_1", "q5_0", "q8_0"];
+const TILED = ["q4_1", "q5_0", "q8_0", "q4_K", "q6_K"];
 
 function kernelTest(variant) {
   const entry = env("PLM_KERNEL_TESTS").split(",").find((e) => e.startsWith(variant + "="));

@@ -64,9 +64,9 @@ static const kernel KERNELS[] = {
     {"q8_0", QK8_0, sizeof(block_q8_0), sizeof(block_q8_0), q8_0_ref, q8_0_ref, ggml_vec_dot_q8_0_q8_0,
      ggml_vec_dot_q8_0_q8_0_generic, SIMD128(ggml_vec_dot_q8_0_q8_0), 1},
     {"q4_K", QK_K, sizeof(block_q4_K), sizeof(block_q8_K), q4_K_ref, q8_K_ref, ggml_vec_dot_q4_K_q8_K,
-     ggml_vec_dot_q4_K_q8_K_generic, SIMD128(ggml_vec_dot_q4_K_q8_K), 0},
+     ggml_vec_dot_q4_K_q8_K_generic, SIMD128(ggml_vec_dot_q4_K_q8_K), 1},
     {"q6_K", QK_K, sizeof(block_q6_K), sizeof(block_q8_K), q6_K_ref, q8_K_ref, ggml_vec_dot_q6_K_q8_K,
-     ggml_vec_dot_q6_K_q8_K_generic, SIMD128(ggml_vec_dot_q6_K_q8_K), 0},
+     ggml_vec_dot_q6_K_q8_K_generic, SIMD128(ggml_vec_dot_q6_K_q8_K), 1},
 };
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;

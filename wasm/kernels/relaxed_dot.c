@@ -1,5 +1,5 @@
-// Relaxed-SIMD dot products for the quantized types people ship (Q4_0, Q4_1,
-// Q4_K, Q6_K), replacing ggml's SIMD128 versions in builds compiled with
+// Relaxed-SIMD dot products for the 4-bit types people ship (Q4_0, Q4_1; the
+// K-quants are in relaxed_k.c), replacing ggml's SIMD128 versions in builds compiled with
 // -mrelaxed-simd (recipes/patches/ggml-wasm-kernels.patch renames those to
 // *_simd128 so they stay available for comparison).
 //
@@ -141,103 +141,6 @@ void ggml_vec_dot_q4_1_q8_1(int n, float * GGML_RESTRICT s, size_t bs, const voi
     }
 #undef BLOCK_Q4_1
     *s = hsum_f32(wasm_f32x4_add(acc0, acc1)) + summs;
-}
-
-// 16 products of a (int8) and b (0..127) summed in pairs into eight int16 lanes.
-#define DOT16(a, b) wasm_i16x8_relaxed_dot_i8x16_i7x16((a), (b))
-
-void ggml_vec_dot_q4_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
-                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
-    (void) bs; (void) bx; (void) by; (void) nrc;
-    assert(n % QK_K == 0 && nrc == 1);
-    const int nb = n / QK_K;
-    const block_q4_K * GGML_RESTRICT x = vx;
-    const block_q8_K * GGML_RESTRICT y = vy;
-    const v128_t m4 = wasm_i8x16_splat(0x0F);
-    v128_t accf = wasm_f32x4_splat(0.0f);
-    float sum_mins = 0.0f;
-    for (int i = 0; i < nb; ++i) {
-        // Unpack the eight 6-bit scales and mins (the layout of ggml's get_scale_min_k4).
-        uint32_t u[4];
-        memcpy(u, x[i].scales, 12);
-        u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
-        const uint32_t t = u[1] & 0x3f3f3f3f;
-        u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
-        u[2] = t;
-        u[0] &= 0x3f3f3f3f;
-        const uint8_t * sc = (const uint8_t *) &u[0];
-        const uint8_t * mn = (const uint8_t *) &u[2];
-        int32_t mins = 0;
-        for (int k = 0; k < 8; ++k) {
-            mins += mn[k] * (y[i].bsums[2 * k] + y[i].bsums[2 * k + 1]);
-        }
-        v128_t acc = wasm_i32x4_splat(0);
-        const uint8_t * q4 = x[i].qs;
-        const int8_t * q8  = y[i].qs;
-        for (int j = 0; j < QK_K / 64; ++j, q4 += 32, q8 += 64) {
-            const v128_t qa = wasm_v128_load(q4), qb = wasm_v128_load(q4 + 16);
-            // Low nibbles are weights 0..31 of this 64, high nibbles 32..63; at most
-            // 2*2*15*127 per int16 lane, so the pair sum cannot overflow.
-            const v128_t lo = wasm_i16x8_add(DOT16(wasm_v128_load(q8), wasm_v128_and(qa, m4)),
-                                             DOT16(wasm_v128_load(q8 + 16), wasm_v128_and(qb, m4)));
-            const v128_t hi = wasm_i16x8_add(DOT16(wasm_v128_load(q8 + 32), wasm_u8x16_shr(qa, 4)),
-                                             DOT16(wasm_v128_load(q8 + 48), wasm_u8x16_shr(qb, 4)));
-            acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(lo, wasm_i16x8_splat(sc[2 * j])));
-            acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(hi, wasm_i16x8_splat(sc[2 * j + 1])));
-        }
-        const float d = GGML_CPU_FP16_TO_FP32(x[i].d) * y[i].d;
-        accf = wasm_f32x4_add(accf, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(acc), wasm_f32x4_splat(d)));
-        sum_mins += GGML_CPU_FP16_TO_FP32(x[i].dmin) * y[i].d * (float) mins;
-    }
-    *s = hsum_f32(accf) - sum_mins;
-}
-
-void ggml_vec_dot_q6_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
-                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
-    (void) bs; (void) bx; (void) by; (void) nrc;
-    assert(n % QK_K == 0 && nrc == 1);
-    const int nb = n / QK_K;
-    const block_q6_K * GGML_RESTRICT x = vx;
-    const block_q8_K * GGML_RESTRICT y = vy;
-    const v128_t m4 = wasm_i8x16_splat(0x0F), m2 = wasm_i8x16_splat(0x30);
-    v128_t accf = wasm_f32x4_splat(0.0f);
-    for (int i = 0; i < nb; ++i) {
-        const uint8_t * ql = x[i].ql;
-        const uint8_t * qh = x[i].qh;
-        const int8_t * q8  = y[i].qs;
-        const int8_t * sc  = x[i].scales;
-        v128_t acc = wasm_i32x4_splat(0);
-        for (int j = 0; j < QK_K / 128; ++j, ql += 64, qh += 32, q8 += 128, sc += 8) {
-            const v128_t l0 = wasm_v128_load(ql), l1 = wasm_v128_load(ql + 16);
-            const v128_t l2 = wasm_v128_load(ql + 32), l3 = wasm_v128_load(ql + 48);
-            const v128_t h0 = wasm_v128_load(qh), h1 = wasm_v128_load(qh + 16);
-            // Unsigned 6-bit weights (0..63): low 4 bits from ql, bits 4-5 from a 2-bit field of qh,
-            // moved into place with 16-bit shifts (the 0x30 mask drops what crossed a byte).
-            const v128_t w[8] = {
-                wasm_v128_or(wasm_v128_and(l0, m4), wasm_v128_and(wasm_i16x8_shl(h0, 4), m2)),
-                wasm_v128_or(wasm_v128_and(l1, m4), wasm_v128_and(wasm_i16x8_shl(h1, 4), m2)),
-                wasm_v128_or(wasm_v128_and(l2, m4), wasm_v128_and(wasm_i16x8_shl(h0, 2), m2)),
-                wasm_v128_or(wasm_v128_and(l3, m4), wasm_v128_and(wasm_i16x8_shl(h1, 2), m2)),
-                wasm_v128_or(wasm_u8x16_shr(l0, 4), wasm_v128_and(h0, m2)),
-                wasm_v128_or(wasm_u8x16_shr(l1, 4), wasm_v128_and(h1, m2)),
-                wasm_v128_or(wasm_u8x16_shr(l2, 4), wasm_v128_and(wasm_u16x8_shr(h0, 2), m2)),
-                wasm_v128_or(wasm_u8x16_shr(l3, 4), wasm_v128_and(wasm_u16x8_shr(h1, 2), m2)),
-            };
-            for (int g = 0; g < 8; ++g) {  // 16 weights per scale; at most 2*63*127 per int16 lane
-                acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(DOT16(wasm_v128_load(q8 + 16 * g), w[g]),
-                                                               wasm_i16x8_splat(sc[g])));
-            }
-        }
-        // The -32 offset: sum over groups of scale * 32 * (sum of that group's activations).
-        const v128_t s16  = wasm_v128_load(x[i].scales);
-        const v128_t bias = wasm_i32x4_add(
-            wasm_i32x4_dot_i16x8(wasm_v128_load(y[i].bsums), wasm_i16x8_extend_low_i8x16(s16)),
-            wasm_i32x4_dot_i16x8(wasm_v128_load(y[i].bsums + 8), wasm_i16x8_extend_high_i8x16(s16)));
-        acc = wasm_i32x4_sub(acc, wasm_i32x4_shl(bias, 5));
-        const float d = GGML_CPU_FP16_TO_FP32(x[i].d) * y[i].d;
-        accf = wasm_f32x4_add(accf, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(acc), wasm_f32x4_splat(d)));
-    }
-    *s = hsum_f32(accf);
 }
 
 #endif  // __wasm_relaxed_simd__
