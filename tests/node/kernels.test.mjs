@@ -41,6 +41,12 @@ for (const variant of VARIANTS) {
     const quantizers = rows.filter((r) => "quantizer" in r);
     assert.deepEqual(quantizers.map((r) => r.quantizer), ["q8_0", "q8_1"]);
     for (const r of quantizers) assert.equal(r.mismatch, 0, `${variant} ${r.quantizer}: ${r.mismatch} of ${r.bytes} bytes differ`);
+    // ggml's F16 vector load/store (flash attention over the F16 KV cache) runs in SIMD
+    // (the patch) and gives exactly its scalar conversions' bits.
+    const f16 = rows.find((r) => r.f16_vectors);
+    assert.ok(f16 && f16.loads === 65536 && f16.stores > 1_000_000, `${variant}: F16 conversions not checked`);
+    assert.equal(f16.load_mismatch, 0, `${variant}: ${f16.load_mismatch} halves load differently`);
+    assert.equal(f16.store_mismatch, 0, `${variant}: ${f16.store_mismatch} of ${f16.stores} floats store differently`);
     // Relaxed-SIMD builds: the 2 x 2 tile (two weight rows, two activation columns) gives
     // exactly the one-row kernel's results, so a row decoded in a batch equals it decoded alone.
     const tiles = rows.filter((x) => "tile" in x);

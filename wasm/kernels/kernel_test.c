@@ -11,6 +11,8 @@
 #include "ggml-cpu.h"
 #include "ggml-quants.h"
 #include "quants.h"
+#include "ggml-impl.h"
+#include "simd-mappings.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -161,8 +163,46 @@ static void check_tile(const kernel * K) {
 }
 #endif
 
+// ggml's wasm F16 vector load/store (four lanes, patched to SIMD) against its scalar
+// conversions: every half, and floats around every rounding edge (ties, subnormals,
+// overflow to infinity, NaN).
+static void check_f16_vectors(void) {
+    int load_bad = 0, store_bad = 0, stores = 0;
+    for (uint32_t h = 0; h < 65536; h += 4) {
+        ggml_fp16_t in[4] = {(ggml_fp16_t) h, (ggml_fp16_t) (h + 1), (ggml_fp16_t) (h + 2), (ggml_fp16_t) (h + 3)};
+        float got[4];
+        wasm_v128_store(got, GGML_F16x4_LOAD(in));
+        for (int k = 0; k < 4; k++) {
+            const float want = ggml_compute_fp16_to_fp32(in[k]);
+            load_bad += memcmp(&got[k], &want, sizeof want) != 0;
+        }
+    }
+    for (uint32_t i = 0; i < (1u << 20); i++) {
+        // Walk the whole float range coarsely, plus every half's neighbourhood (its value,
+        // the midpoint to the next half, and one ulp either side of that midpoint).
+        float v[4];
+        if (i < (1u << 18)) {
+            const uint32_t bits = i * 16381u;  // steps through exponents and mantissas
+            memcpy(&v[0], &bits, 4);
+            const uint32_t b1 = bits ^ 0x80000000u, b2 = bits + 1, b3 = bits - 1;
+            memcpy(&v[1], &b1, 4); memcpy(&v[2], &b2, 4); memcpy(&v[3], &b3, 4);
+        } else {
+            const ggml_fp16_t h = (ggml_fp16_t) (i & 0xFFFF);
+            const float a = ggml_compute_fp16_to_fp32(h), b = ggml_compute_fp16_to_fp32((ggml_fp16_t) (h + 1));
+            const float mid = a + (b - a) * 0.5f;
+            v[0] = a; v[1] = mid; v[2] = nextafterf(mid, INFINITY); v[3] = nextafterf(mid, -INFINITY);
+        }
+        ggml_fp16_t got[4];
+        GGML_F16x4_STORE(got, wasm_v128_load(v));
+        for (int k = 0; k < 4; k++, stores++) store_bad += got[k] != ggml_compute_fp32_to_fp16(v[k]);
+    }
+    printf("{\"f16_vectors\":true,\"loads\":65536,\"load_mismatch\":%d,\"stores\":%d,\"store_mismatch\":%d}\n",
+           load_bad, stores, store_bad);
+}
+
 int main(void) {
     ggml_cpu_init();  // fills the fp16 lookup table the kernels use
+    check_f16_vectors();
     check_quantizer("q8_0", quantize_row_q8_0, q8_0_ref, sizeof(block_q8_0));
     check_quantizer("q8_1", quantize_row_q8_1, q8_1_ref, sizeof(block_q8_1));
     static const char * CASES[] = {"random", "outliers", "max", "min", "alternating", "zero"};
