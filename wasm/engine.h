@@ -181,10 +181,12 @@ class Engine {
     // per llama_decode. batch_start prefills a row into a free sequence (seq < 0) or
     // `seq`, and samples its first token; batch_step decodes the rows' pending tokens
     // in one batch and samples each row's next; batch_end frees a row's sampler (its
-    // keys/values stay cached until the room is needed).
+    // keys/values stay cached until the room is needed, unless keep trims them).
     RowStep batch_start(const std::vector<int32_t> & prompt, const SamplingParams & s, int32_t seq = -1);
     std::vector<RowStep> batch_step(const std::vector<int32_t> & seqs);
-    void batch_end(int32_t seq);
+    // keep >= 0 trims the row's cached tokens to that many (the rest of the cache is
+    // freed: idle cells still cost every later step's attention a look); -1 keeps them all.
+    void batch_end(int32_t seq, int32_t keep = -1);
     void batch_end_all();
 
     // A sequence's state (llama.cpp's per-sequence KV state) and its tokens; restoring

@@ -39,7 +39,11 @@ void add_sequence_actions(std::map<std::string, Handler> & h) {
         if (get_or<bool>(r, "all", false)) {
             engine().batch_end_all();
         } else {
-            engine().batch_end(get_or<int32_t>(r, "seq", -1));
+            const int32_t keep = get_or<int32_t>(r, "keep", -1);
+            if (keep < -1) {
+                throw EngineError(code::bad_request, "keep must be a count of tokens >= 0, got " + std::to_string(keep));
+            }
+            engine().batch_end(get_or<int32_t>(r, "seq", -1), keep);
         }
         return json::object();
     };

@@ -278,7 +278,7 @@ std::vector<RowStep> Engine::batch_step(const std::vector<int32_t> & seqs) {
     return out;
 }
 
-void Engine::batch_end(int32_t seq) {
+void Engine::batch_end(int32_t seq, int32_t keep) {
     Slot & sl = slot(seq);
     if (sl.smpl) {
         common_sampler_free(sl.smpl);
@@ -287,6 +287,10 @@ void Engine::batch_end(int32_t seq) {
     sl.pending = -1;
     sl.row     = -1;
     sl.batched = false;
+    if (keep >= 0 && (size_t) keep < sl.tokens.size()) {
+        llama_memory_seq_rm(llama_get_memory(ctx_), seq, keep, -1);
+        sl.tokens.resize(keep);
+    }
 }
 
 void Engine::batch_end_all() {

@@ -210,9 +210,27 @@ async function generate(id, p) {
   }
 }
 
-/** Finish a batched row: free its sequence's sampler and send its text's bytes. */
-async function endRow(id, row, reason) {
-  await engine.action("batch_end", { seq: row.seq });
+/**
+ * Tokens of a finished row worth keeping in the cache: the longest prefix it shares with
+ * a row about to start (a common system prompt), if that is long enough to pay; else none.
+ * Why not keep everything: a finished row's cells stay inside the cache's span, and every
+ * later step's attention walks the whole span (16 finished rows of ~60 tokens made each
+ * later row ~15-30 % slower on SmolLM2), while the next rows reuse only the shared prefix.
+ */
+function keepForNext(row, upcoming) {
+  let keep = 0;
+  for (const r of upcoming) {
+    let k = 0;
+    while (k < row.tokens.length && k < r.tokens.length && row.tokens[k] === r.tokens[k]) k += 1;
+    keep = Math.max(keep, k);
+  }
+  return keep >= MIN_SHARED_PREFIX ? keep : 0;
+}
+const MIN_SHARED_PREFIX = 16;
+
+/** Finish a batched row: free its sequence's sampler, trim its cache, send its text's bytes. */
+async function endRow(id, row, reason, keep) {
+  await engine.action("batch_end", { seq: row.seq, keep });
   const bytes = new Uint8Array(row.size);
   let at = 0;
   for (const c of row.chunks) {
@@ -279,13 +297,13 @@ async function generateBatch(id, p) {
       }
       rows.push({ index: i, tokens, need: Math.min(nCtx, tokens.length + p.max_tokens) });
     }
+    let next = 0; // the first row not started yet
     const finish = async (row, reason) => {
       active.delete(row.seq);
-      await endRow(id, row, reason);
+      await endRow(id, row, reason, keepForNext(row, rows.slice(next, next + concurrency)));
       stats.rows += 1;
       stats.n_generated += row.n;
     };
-    let next = 0;
     while (next < rows.length || active.size) {
       if (cancelled.has(id)) throw Object.assign(new Error("batched generation cancelled"), { code: "aborted" });
       let used = 0;

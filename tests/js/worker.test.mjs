@@ -361,6 +361,21 @@ test("generate_batch: rows decode together, each a row event as it ends; stops e
   assertTableKept(s);
 });
 
+test("generate_batch: a finished row keeps only the prefix the next rows share", async (t) => {
+  const s = await startEngine(t);
+  await loadBytes(s, "GGUFecho", { n_ctx: 512 });
+  const shared = "A shared instruction, 31 bytes:"; // one token a byte in the fake engine
+  const items = [shared + "a", shared + "bbbb", shared + "cc", "short", "tiny"];
+  const r = await ask(s, "generate_batch", { items, max_tokens: 64, concurrency: 2 }, () => {});
+  assert.equal(r.ok, true);
+  const keeps = s.engine.calls.filter((c) => c.name === "batch_end" && !c.request.all)
+    .map((c) => [items[0].length, c.request.keep]);
+  // Row 0 ends first while row 2 (same 31-byte prefix) waits: it keeps those 31 tokens.
+  // Later rows share under 16 tokens with what is left, or nothing is left: they keep none.
+  assert.deepEqual(keeps.map(([, k]) => k), [31, 0, 0, 0, 0]);
+  assertTableKept(s);
+});
+
 test("generate_batch: admission by context room, bad requests, a row too long, cancel", async (t) => {
   const s = await startEngine(t);
   await loadBytes(s, "GGUFecho", { n_ctx: 24 });

@@ -128,7 +128,14 @@ test("a row's prefix is shared with the sequence that holds it, and idle sequenc
   const s = await engine.action("batch_start", { prompt: doc + "Row two:", sampling: GREEDY });
   assert.notEqual(s.seq, 3);
   assert.ok(s.n_cached > 100, `the shared instruction came from sequence 3: ${s.n_cached} cached`);
-  await engine.action("batch_end", { seq: s.seq });
+  // A finished row can keep just the shared part (what LLM.map keeps for the rows to come).
+  await assert.rejects(async () => engine.action("batch_end", { seq: s.seq, keep: -2 }), (e) => e.code === "bad_request");
+  await engine.action("batch_end", { seq: s.seq, keep: 40 });
+  assert.equal((await engine.action("sequences")).lengths[s.seq], 40, "the row was trimmed to 40 tokens");
+  const again = await engine.action("batch_start", { prompt: doc + "Row three:", sampling: GREEDY });
+  assert.ok(again.n_cached > 100, "the instruction is still cached (sequence 3 holds it)");
+  await engine.action("batch_end", { seq: again.seq, keep: 0 });
+  assert.equal((await engine.action("sequences")).lengths[again.seq], 0, "keep 0 frees the row's cells");
   // Fill the 512 cells with idle sequences, then ask for more room: the least recently used go.
   for (const seq of [5, 6, 7]) {
     await engine.action("generate_start", { prompt: `Sequence ${seq}: ` + "filler words ".repeat(40),
