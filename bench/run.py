@@ -15,7 +15,7 @@ llama-bench). python_overhead: within each run, the decode rate the consumer see
 Python's share against a plain JS consumer's, so page-to-page engine noise cancels.
 Models: SmolLM2-135M (PyPI) and synthetic GGUFs with real shapes (bench/models.py).
 Rows per second (bench/pages/rows.html, after the browser runs): 16 short labelling
-prompts, 32 greedy tokens each (EOS ignored), through the Python API: one at a time
+prompts, 32 greedy tokens each (EOS ignored; --rows-tokens), through the Python API: one at a time
 (a loop over ``llm.complete``) and ``llm.map`` with 1, 4 and 8 rows decoded together.
 A section of its own (bench/gpu.py, before the browser runs): the WebGPU variant in
 node 26 on the software GPU of ``make test-gpu`` (lavapipe), next to the CPU variant
@@ -120,6 +120,7 @@ def main() -> int:
     ap.add_argument("--rows-models", default=f"{SMOLLM2},qwen2-0.5b-q4_k_m",
                     help="models of the rows-per-second section (LLM.map; '' skips it)")
     ap.add_argument("--rows-threads", type=int, default=2, help="engine threads there")
+    ap.add_argument("--rows-tokens", type=int, default=32, help="tokens generated per row there")
     ap.add_argument("--rows-only", action="store_true", help="run only the rows-per-second section")
     ap.add_argument("--report", type=Path, help="redo the report (and RESULTS.md) from a saved results JSON")
     args = ap.parse_args()
@@ -163,7 +164,7 @@ def main() -> int:
                                   f"decode {r['decode']:6.1f}"
                                   + (f" load {r['load_ms']:.0f} ms peak {r['peak_mib']:.0f} MiB"
                                      if "load_ms" in r else ""), flush=True)
-            rows = run_rows_section(server.url, rows_names, args.rows_threads)
+            rows = run_rows_section(server.url, rows_names, args.rows_threads, args.rows_tokens)
         finally:
             server.stop()
     if args.rows_only:
@@ -172,14 +173,18 @@ def main() -> int:
     return report(results, models, threads_list, _machine(), rows)
 
 
-def run_rows_section(url: str, names: list[str], threads: int) -> list[str]:
-    """Rows per second of LLM.map against one row at a time (bench/pages/rows.html): ROWS lines."""
+def run_rows_section(url: str, names: list[str], threads: int, tokens: int = 32) -> list[str]:
+    """Rows per second of LLM.map against one row at a time (bench/pages/rows.html): ROWS lines.
+
+    Each row is a ~25-token prompt and ``tokens`` greedy tokens: batching shares the decode
+    steps, not the prefill, so the speed-up grows with the answers' length.
+    """
     lines = []
     for name in names:
-        r = run_browser(f"{url}/rows.html?threads={threads}&model=./models/{name}.gguf")
+        r = run_browser(f"{url}/rows.html?threads={threads}&max_tokens={tokens}&model=./models/{name}.gguf")
         lines.append(f"ROWS {name} t{threads} rows={r['rows']} sequential={r['sequential']:.2f} "
                      + " ".join(f"map_c{c}={r[f'c{c}']:.2f}" for c in (1, 4, 8))
-                     + f" speedup_c8_vs_sequential={r['c8'] / r['sequential']:.2f} (rows/s, 32 tokens a row)")
+                     + f" speedup_c8_vs_sequential={r['c8'] / r['sequential']:.2f} (rows/s, {tokens} tokens a row)")
         print(lines[-1], flush=True)
     return lines
 
