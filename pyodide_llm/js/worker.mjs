@@ -210,6 +210,9 @@ async function generate(id, p) {
   }
 }
 
+/** A shared prefix shorter than this is cheaper to evaluate again than to keep cached. */
+const MIN_SHARED_PREFIX = 16;
+
 /**
  * Tokens of a finished row worth keeping in the cache: the longest prefix it shares with
  * a row about to start (a common system prompt), if that is long enough to pay; else none.
@@ -226,7 +229,6 @@ function keepForNext(row, upcoming) {
   }
   return keep >= MIN_SHARED_PREFIX ? keep : 0;
 }
-const MIN_SHARED_PREFIX = 16;
 
 /** Finish a batched row: free its sequence's sampler, trim its cache, send its text's bytes. */
 async function endRow(id, row, reason, keep) {
