@@ -2,13 +2,14 @@
 # checked subprocess calls) so that errors name their cause and fix.
 PYTHON ?= python3
 
-.PHONY: bench demo lint wasm native wheel test test-host test-js test-node test-gpu test-browser test-pyodide help example-chat example-data-app example-jupyterlite
+.PHONY: bench demo lint wasm native serve-model test-remote wheel test test-host test-js test-node test-gpu test-browser test-pyodide help example-chat example-data-app example-jupyterlite
 
 help:
 	@echo "make demo       stream a chat answer from SmolLM2 in headless Chromium, then serve the page"
 	@echo "make example-chat / example-data-app / example-jupyterlite   build an example site into dist/sites/ (offline)"
 	@echo "make wasm       build the three wasm variants (cached by input hash)"
-	@echo "make native     build the native reference engine from the same source"
+	@echo "make native     build the native reference engine (and llama-server) from the same source"
+	@echo "make serve-model MODEL=m.gguf [PORT=8080]   llama-server on 127.0.0.1 for LLM.connect"
 	@echo "make lint       ruff, mypy --strict (the package) and ESLint (the JS); the tools are pinned"
 	@echo "make test       run every test tier"
 	@echo "make test-host  run the host tests (recipes' failure paths)"
@@ -39,6 +40,10 @@ wasm:
 
 native:
 	$(PYTHON) -m recipes.build native
+
+# llama.cpp's llama-server (built by `make native`) on 127.0.0.1 for LLM.connect: make serve-model MODEL=m.gguf
+serve-model:
+	$(PYTHON) -m recipes.llama_server $(MODEL) $(PORT)
 
 test-js:
 	$(PYTHON) -m recipes.build jstest

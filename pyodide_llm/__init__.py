@@ -33,9 +33,8 @@ WebGPU detection (``navigator.gpu``, the adapter, ``shader-f16``, JSPI) lives in
 decision made from what it found is ``_gpu``'s, and ``_loading`` plans the engine
 with it (the backend first, then the variant and threads).
 
-Planned rooms: embeddings, batches and sessions in ``_embed.py`` / ``_batch.py`` /
-``_session.py`` on the same transport; a remote OpenAI-compatible backend in
-``_remote/`` as a second ``Transport``-like client with the same streams.
+``_remote/``: ``LLM.connect``, the same generation methods and stream type on an
+OpenAI-compatible server (its HTTP seam: ``fetch`` in ``_browser/http.py``, httpx elsewhere).
 """
 
 from __future__ import annotations
@@ -43,6 +42,7 @@ from __future__ import annotations
 from . import cache
 from ._capabilities import capabilities
 from ._errors import (
+    AuthenticationError,
     BadRequestError,
     CacheError,
     ContextOverflowError,
@@ -53,7 +53,12 @@ from ._errors import (
     IncompleteJSONError,
     LLMError,
     ModelLoadError,
+    ModelNotFoundError,
     ModelSourceError,
+    RateLimitError,
+    RemoteConnectionError,
+    RemoteError,
+    RemoteTimeoutError,
     SessionStateError,
     ToolCallError,
     UnsupportedEnvironmentError,
@@ -64,6 +69,7 @@ from ._inspect import inspect
 from ._llm import LLM
 from ._map import MapJob, MapStats
 from ._options import choice_grammar
+from ._remote import RemoteLLM, ServerInfo
 from ._results import GenerationStats, LoadReport, ModelInfo, ScoreResult
 from ._session import Session
 from ._stream import TokenLogprob, TokenStream
@@ -73,6 +79,7 @@ __version__ = "0.0.1"
 
 __all__ = [
     "LLM",
+    "AuthenticationError",
     "BadRequestError",
     "CacheError",
     "ContextOverflowError",
@@ -90,8 +97,15 @@ __all__ = [
     "MapStats",
     "ModelInfo",
     "ModelLoadError",
+    "ModelNotFoundError",
     "ModelSourceError",
+    "RateLimitError",
+    "RemoteConnectionError",
+    "RemoteError",
+    "RemoteLLM",
+    "RemoteTimeoutError",
     "ScoreResult",
+    "ServerInfo",
     "Session",
     "SessionStateError",
     "TokenLogprob",

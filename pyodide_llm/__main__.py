@@ -3,10 +3,12 @@
     python -m pyodide_llm bundle OUT --example chat --pyodide DIR --pyscript DIR [--model M.gguf]
     python -m pyodide_llm bench-page OUT [--model M.gguf]
     python -m pyodide_llm serve OUT [--port 8000] [--no-isolation]
+    python -m pyodide_llm serve-model MODEL.gguf [--port 8080] [--api-key KEY] [--llama-server PATH]
 
 ``bundle`` writes a self-contained static site (no CDN); ``bench-page`` writes a
 page that measures the CPU engine against the WebGPU engine on this machine's GPU;
-``serve`` serves a folder on 127.0.0.1 with COOP/COEP (threads) and the right MIME types.
+``serve`` serves a folder on 127.0.0.1 with COOP/COEP (threads) and the right MIME types;
+``serve-model`` runs llama.cpp's llama-server on 127.0.0.1 for ``LLM.connect`` from local pages.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     from ._host.benchpage import bench_page
     from ._host.bundle import EXAMPLES, BundleError, bundle
+    from ._host.llama_server import serve_model
     from ._host.serve import serve_forever
 
     ap = argparse.ArgumentParser(prog="python -m pyodide_llm", description=__doc__.split("\n\n")[0])
@@ -41,7 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("dir", type=Path)
     s.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     s.add_argument("--no-isolation", action="store_true", help="omit COOP/COEP (single-thread engine)")
+    m = sub.add_parser("serve-model", help="run llama-server on 127.0.0.1 for LLM.connect (CORS: local pages)")
+    m.add_argument("model", type=Path)
+    m.add_argument("--port", type=int, default=8080)
+    m.add_argument("--ctx", type=int, default=4096, help="context size of the server (-c)")
+    m.add_argument("--threads", type=int, help="llama-server's threads (default: its own choice)")
+    m.add_argument("--api-key", help="require this key (LLM.connect(..., api_key=KEY))")
+    m.add_argument("--embeddings", action="store_true", help="serve /v1/embeddings (an embedding model)")
+    m.add_argument("--llama-server", help="the llama-server binary (default: $LLAMA_SERVER, then PATH)")
     args = ap.parse_args(argv)
+    if args.cmd == "serve-model":
+        return serve_model(args.model, port=args.port, binary=args.llama_server, n_ctx=args.ctx,
+                           threads=args.threads, api_key=args.api_key, embeddings=args.embeddings)
     if args.cmd == "bundle":
         try:
             out = bundle(args.out, args.example, args.pyodide, pyscript=args.pyscript, wheel=args.wheel,

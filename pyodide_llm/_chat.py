@@ -115,3 +115,20 @@ def tool_request(tools: Any, tool_choice: Any) -> ToolRequest:
         raise ValueError(f"tool_choice={tool_choice!r} is not one of the tools ({', '.join(box.names()) or 'none'})")
     fns = {k: v for k, v in box.functions.items() if k == tool_choice}
     return ToolRequest(Toolbox(named, fns), "required")
+
+
+def chat_options(tools: Any, tool_choice: Any, parallel_tool_calls: Any, enable_thinking: Any,
+                 constrained: bool) -> ToolRequest:
+    """``chat``'s tool and flag keywords checked (for the engine and a server alike).
+
+    ``constrained``: ``json_schema=`` or ``grammar=`` was given too, which a tool
+    call's own grammar cannot be combined with.
+    """
+    calls = tool_request(tools, tool_choice)
+    if calls.active and constrained:
+        raise ValueError("tools= cannot be combined with json_schema= or grammar=: the tool-call grammar is "
+                         "the constraint (use tool_choice='none' to constrain the answer instead)")
+    for name, value in (("parallel_tool_calls", parallel_tool_calls), ("enable_thinking", enable_thinking)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be True or False, got {value!r}")
+    return calls

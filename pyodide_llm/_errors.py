@@ -17,9 +17,20 @@
     ├── EngineCrashedError (LLMError, RuntimeError)  the worker died; the model is gone
     │   └── GPUDeviceLostError             the WebGPU device was lost (driver reset, GPU
     │                                      process crash, tab in the background too long)
-    └── UnsupportedEnvironmentError (LLMError, RuntimeError)  not in a browser, or a
-                                           capability the request needs is missing (gpu=True
-                                           where WebGPU is not usable)
+    ├── UnsupportedEnvironmentError (LLMError, RuntimeError)  not in a browser, or a
+    │                                      capability the request needs is missing (gpu=True
+    │                                      where WebGPU is not usable, /tokenize on a server
+    │                                      that has none)
+    └── RemoteError (LLMError, OSError)    LLM.connect: the server failed (5xx) or sent what is
+        │                                  not an OpenAI answer; ``status``, ``retry_after``
+        ├── RemoteConnectionError (.., ConnectionError)  refused, DNS, CORS, dropped mid-stream
+        ├── RemoteTimeoutError (.., TimeoutError)  no answer, or no event, within the timeout
+        ├── AuthenticationError (.., PermissionError)  401/403: a missing or wrong api_key
+        ├── RateLimitError                 429: slow down (``retry_after`` seconds, if sent)
+        └── ModelNotFoundError (.., LookupError)  the server does not serve that model (404)
+
+    A server's 400 is a BadRequestError (a prompt over its context a ContextOverflowError),
+    with the server's own message.
 
     GPUFallbackWarning (RuntimeWarning)    a warning, not an error: the GPU was chosen but
                                            llama.cpp kept some or all layers on the CPU
@@ -39,6 +50,7 @@ from typing import Any
 from ._protocol import ERROR_CLASSES
 
 __all__ = [
+    "AuthenticationError",
     "BadRequestError",
     "CacheError",
     "ContextOverflowError",
@@ -48,7 +60,12 @@ __all__ = [
     "GenerationCancelled",
     "LLMError",
     "ModelLoadError",
+    "ModelNotFoundError",
     "ModelSourceError",
+    "RateLimitError",
+    "RemoteConnectionError",
+    "RemoteError",
+    "RemoteTimeoutError",
     "SessionStateError",
     "ToolCallError",
     "UnsupportedEnvironmentError",
@@ -145,6 +162,43 @@ class UnsupportedEnvironmentError(LLMError, RuntimeError):
     """Called outside a browser (plain CPython), or the browser lacks what is needed."""
 
 
+class RemoteError(LLMError, OSError):
+    """A server behind :meth:`LLM.connect` failed: a 5xx, or a reply that is not OpenAI's shape.
+
+    ``status`` is the HTTP status (None when there was no response), ``retry_after``
+    the seconds of a ``Retry-After`` header (429, 503), for a caller that retries.
+    """
+
+    def __init__(self, message: str, code: str | None = None, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, code)
+        self.status = status
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[type[LLMError], tuple[Any, ...]]:  # keep every field across pickling
+        return (type(self), (self.message, self.code, self.status, self.retry_after))
+
+
+class RemoteConnectionError(RemoteError, ConnectionError):
+    """The server could not be reached (refused, DNS, CORS in a browser), or the connection broke mid-answer."""
+
+
+class RemoteTimeoutError(RemoteError, TimeoutError):
+    """The server sent nothing within the timeout: no response, or no event between two (``timeout=``)."""
+
+
+class AuthenticationError(RemoteError, PermissionError):
+    """The server refused the API key (401) or the request (403); pass ``api_key=``."""
+
+
+class RateLimitError(RemoteError):
+    """The server asked to slow down (429); ``retry_after`` says when to try again, if it said."""
+
+
+class ModelNotFoundError(RemoteError, LookupError):
+    """The server does not serve the model named (``model=``); the message lists the ones it does."""
+
+
 class GPUFallbackWarning(RuntimeWarning):
     """``LLM.load`` chose the GPU, but llama.cpp offloaded fewer layers than asked, or none.
 
@@ -158,7 +212,8 @@ class GPUFallbackWarning(RuntimeWarning):
 _CLASSES: tuple[type[LLMError], ...] = (
     LLMError, ModelSourceError, CacheError, ModelLoadError, ContextOverflowError, SessionStateError, BadRequestError,
     IncompleteJSONError, GenerationCancelled, ToolCallError, EngineCrashedError, GPUDeviceLostError,
-    UnsupportedEnvironmentError)
+    UnsupportedEnvironmentError, RemoteError, RemoteConnectionError, RemoteTimeoutError, AuthenticationError,
+    RateLimitError, ModelNotFoundError)
 _BY_NAME: dict[str, type[LLMError]] = {cls.__name__: cls for cls in _CLASSES}
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._agent import run_tools
-from ._chat import Message, ToolRequest, check_messages, tool_request
+from ._chat import Message, ToolRequest, chat_options, check_messages
 from ._embed import create_embedding as _create_embedding
 from ._embed import embed as _embed
 from ._env import require_browser
@@ -17,7 +17,7 @@ from ._gpu import GpuSetting
 from ._loading import check_cache, load_into, own_engine_plan, resolve_source, start_engine, warn_on_fallback
 from ._map import Checkpoint, MapHooks, MapJob, MapProgress, check_concurrency, check_items
 from ._openai import create_chat_completion, create_completion
-from ._options import LoadOptions, Sampling, sampling_from_kwargs
+from ._options import LoadOptions, Sampling, logprobs_count, sampling_from_kwargs
 from ._progress import ProgressCallback
 from ._progress import resolve as resolve_progress
 from ._prompt_cache import PromptCache, check_limit
@@ -28,6 +28,9 @@ from ._session import session_from as _session_from
 from ._storage import check_name, record_store
 from ._stream import Prepare, TokenStream
 from ._transport import PendingCall, Transport
+
+if TYPE_CHECKING:
+    from ._remote.llm import RemoteLLM
 
 
 def _schema_option(json_schema: Any, sampling: dict[str, Any]) -> Schema | None:
@@ -49,15 +52,6 @@ def _parse_with(payload: dict[str, Any], fmt: dict[str, Any], calls: ToolRequest
     payload["syntax"] = fmt["syntax"]
     if calls.active and (fmt.get("sampling") or {}).get("grammar"):
         payload["sampling"]["chat"] = fmt["sampling"]
-
-
-def _logprobs_option(logprobs: Any, top_logprobs: Any) -> int:
-    """The ``logprobs`` of the generate request: -1 none, else how many alternatives (0-20)."""
-    if not isinstance(logprobs, bool):
-        raise ValueError(f"logprobs must be True or False, got {logprobs!r}")
-    if isinstance(top_logprobs, bool) or not isinstance(top_logprobs, int) or not 0 <= top_logprobs <= 20:
-        raise ValueError(f"top_logprobs must be an integer from 0 to 20, got {top_logprobs!r}")
-    return top_logprobs if (logprobs or top_logprobs) else -1
 
 
 class LLM:
@@ -207,6 +201,51 @@ class LLM:
         report = LoadReport.from_reply(reply, engine_reused=transport.reused_engine)
         return cls(transport, ModelInfo.from_engine(reply["info"], plan.variant, plan.adapter), report, cache_limit)
 
+    @staticmethod
+    async def connect(base_url: str, *, model: str | None = None, api_key: str | None = None,
+                      timeout: float = 120.0, connect_timeout: float = 10.0) -> RemoteLLM:
+        """The same API on an OpenAI-compatible server (llama-server, vLLM, ...), instead of in the page.
+
+        ``llm = await LLM.connect("http://127.0.0.1:8080")`` returns an object with
+        this class's generation methods (``chat``, ``complete``, ``run``, ``embed``,
+        ``create_chat_completion``, ``create_completion``, ``tokenize``, ...) and the
+        same stream type, over ``/v1/chat/completions``, ``/v1/completions`` and
+        ``/v1/embeddings`` (server-sent events). Works in Pyodide (the browser's
+        ``fetch``; the server must allow the page's origin, CORS) and on plain CPython
+        (with httpx: ``pip install "pyodide-llm[remote]"``). ``break`` or ``aclose()``
+        closes the connection, which stops the server's generation.
+
+        Parameters
+        ----------
+        base_url
+            The server, with or without ``/v1`` (in a browser, a path on the page's
+            own origin works too).
+        model
+            A name from the server's ``/v1/models``; ``None`` takes its first (a
+            llama-server serves one).
+        api_key
+            Sent as ``Authorization: Bearer``; llama-server's ``--api-key``.
+        timeout
+            Seconds to wait for a response and then between two events of a stream
+            (a long prompt on a slow server needs more); connect_timeout the seconds
+            to open the connection.
+
+        Raises
+        ------
+        RemoteConnectionError, RemoteTimeoutError
+            Nothing listens there (or, in a browser, CORS refused the page), or it does not answer.
+        AuthenticationError
+            401/403: a missing or wrong ``api_key``.
+        ModelNotFoundError
+            ``model`` is not one the server serves (the message lists them).
+        RemoteError
+            The server failed (5xx; ``status``, ``retry_after``) or is not OpenAI-compatible.
+        """
+        from ._remote.llm import connect
+
+        return await connect(base_url, model=model, api_key=api_key, timeout=timeout,
+                             connect_timeout=connect_timeout)
+
     # -- generation -----------------------------------------------------------------
 
     def chat(self, messages: Sequence[Message], *, tools: Any = None, tool_choice: Any = "auto",
@@ -258,15 +297,10 @@ class LLM:
               **sampling: Any) -> TokenStream:
         """``chat`` in engine sequence ``seq``; a session's history is fitted to n_ctx and read
         when the stream starts."""
-        calls = tool_request(tools, tool_choice)
-        if calls.active and (json_schema is not None or sampling.get("grammar")):
-            raise ValueError("tools= cannot be combined with json_schema= or grammar=: the tool-call grammar is "
-                             "the constraint (use tool_choice='none' to constrain the answer instead)")
-        for name, value in (("parallel_tool_calls", parallel_tool_calls), ("enable_thinking", enable_thinking)):
-            if not isinstance(value, bool):
-                raise ValueError(f"{name} must be True or False, got {value!r}")
+        calls = chat_options(tools, tool_choice, parallel_tool_calls, enable_thinking,
+                             json_schema is not None or bool(sampling.get("grammar")))
         schema = _schema_option(json_schema, sampling)
-        n_logprobs = _logprobs_option(logprobs, top_logprobs)
+        n_logprobs = logprobs_count(logprobs, top_logprobs)
         s = sampling_from_kwargs(sampling)
         request = {"messages": msgs, "add_generation_prompt": True, **calls.payload(),
                    "parallel_tool_calls": parallel_tool_calls, "enable_thinking": enable_thinking}
@@ -312,7 +346,7 @@ class LLM:
         if not isinstance(prompt, str) or not prompt:
             raise ValueError("prompt must be a non-empty string")
         schema = _schema_option(json_schema, sampling)
-        n_logprobs = _logprobs_option(logprobs, top_logprobs)
+        n_logprobs = logprobs_count(logprobs, top_logprobs)
         s = sampling_from_kwargs(sampling)
 
         async def prepare() -> tuple[dict[str, Any], tuple[str, ...]]:

@@ -116,6 +116,15 @@ def sampling_from_kwargs(kwargs: dict[str, Any]) -> Sampling:
     return Sampling(**s)
 
 
+def logprobs_count(logprobs: Any, top_logprobs: Any) -> int:
+    """``logprobs=``/``top_logprobs=`` checked: -1 for none, else how many alternatives (0-20)."""
+    if not isinstance(logprobs, bool):
+        raise ValueError(f"logprobs must be True or False, got {logprobs!r}")
+    if isinstance(top_logprobs, bool) or not isinstance(top_logprobs, int) or not 0 <= top_logprobs <= 20:
+        raise ValueError(f"top_logprobs must be an integer from 0 to 20, got {top_logprobs!r}")
+    return top_logprobs if (logprobs or top_logprobs) else -1
+
+
 def choice_grammar(choices: list[str]) -> str:
     """A GBNF grammar whose only sentences are the given strings (for labelling, yes/no, ...)."""
     if not choices or not all(isinstance(c, str) and c for c in choices):

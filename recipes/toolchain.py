@@ -111,6 +111,17 @@ class Toolchain:
     def run(self, cmd: str, *, cwd: Path | None = None, env: dict[str, str] | None = None,
             capture: bool = False, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a shell command with the toolchain; paths under the repo and cache work as-is."""
+        return subprocess.run(self.argv(cmd, cwd=cwd, env=env), check=check, text=True,
+                              stdout=subprocess.PIPE if capture else None,
+                              stderr=subprocess.STDOUT if capture else None)
+
+    def argv(self, cmd: str, *, cwd: Path | None = None, env: dict[str, str] | None = None) -> list[str]:
+        """The host command line that runs ``cmd`` with the toolchain.
+
+        A command that ends in ``exec PROGRAM`` keeps the process id of the returned
+        command line all the way down (unshare, chroot and bash all exec), so a
+        caller can stop a long-running program (llama-server) by the PID it started.
+        """
         env_all = {"EM_CONFIG": EM_CONFIG_PATH, "HOME": "/root", "LANG": "C.UTF-8",
                    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                    "EMCC_SKIP_SANITY_CHECK": "1", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
@@ -126,9 +137,7 @@ class Toolchain:
             setup = " && ".join(binds)
             argv = ["unshare", "--mount", "--propagation", "private", "bash", "-c",
                     f"{setup} && exec chroot {shlex.quote(r)} bash -c {shlex.quote(inner)}"]
-        return subprocess.run(argv, check=check, text=True,
-                              stdout=subprocess.PIPE if capture else None,
-                              stderr=subprocess.STDOUT if capture else None)
+        return argv
 
     def versions(self) -> dict[str, str]:
         """Versions of the pinned tools as this toolchain reports them."""

@@ -12,6 +12,9 @@ PUBLIC = {
     "LLMError", "LoadReport", "MapJob", "MapStats", "Session", "SessionStateError",
     "ModelInfo", "ModelLoadError", "ModelSourceError", "ScoreResult", "TokenLogprob", "TokenStream",
     "ToolCall", "ToolCallError", "UnsupportedEnvironmentError", "cache",
+    # LLM.connect (issue 15)
+    "RemoteLLM", "ServerInfo", "RemoteError", "RemoteConnectionError", "RemoteTimeoutError", "AuthenticationError",
+    "RateLimitError", "ModelNotFoundError",
     "capabilities", "choice_grammar", "inspect",
 }
 

@@ -53,7 +53,7 @@ def test_js_calls_only_engine_actions_in_the_table() -> None:
 
 def _codes_in(text: str) -> set[str]:
     patterns = [r'fail\(id, "(\w+)"', r'code: "(\w+)"', r'(?:storeError|sourceError|EngineError)\("(\w+)"',
-                r'constexpr const char \* \w+\s*= "(\w+)"', r'Error\([^()]*(?:\([^()]*\)[^()]*)*, "(\w+)"\)',
+                r'constexpr const char \* \w+\s*= "(\w+)"', r'Error\([^()]*(?:\([^()]*\)[^()]*)*, "(\w+)"(?:\)|, )',
                 r'"code": "(\w+)"']
     return {c for p in patterns for c in re.findall(p, text, re.S)}
 

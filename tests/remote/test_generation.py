@@ -1,0 +1,241 @@
+"""LLM.connect from plain CPython against llama-server (SmolLM2, MiniLM): the local API's calls.
+
+Greedy parity with the in-browser engine is tests/browser/test_remote.py's (the
+page runs both); here the server's greedy text is checked against native
+llama.cpp's own engine run on the same source (recipes' plm-native).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import shlex
+import time
+import urllib.request
+from dataclasses import dataclass
+
+import pytest
+
+import pyodide_llm as p
+from conftest import API_KEY
+
+CHAT = [{"role": "user", "content": "What is the capital of France? Answer in two sentences."}]
+# Every one of its 8 greedy steps has a clear winner in native llama.cpp (tests/browser/conftest.py).
+NATIVE_PROMPT = "1, 2, 3, 4, 5,"
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def get_json(url: str, path: str):
+    with urllib.request.urlopen(url + path, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def test_chat_streams_pieces_with_stats_and_message(chat_server) -> None:
+    async def go():
+        async with await p.LLM.connect(chat_server.url) as llm:
+            assert llm.info.model == "SmolLM2-135M-Instruct.Q4_1" and llm.info.models == (llm.info.model,)
+            assert await llm.models() == [llm.info.model]
+            stream = llm.chat(CHAT, temperature=0, max_tokens=40)
+            assert isinstance(stream, p.TokenStream)
+            pieces = [x async for x in stream]
+            return pieces, stream, llm.last_stats
+
+    pieces, stream, stats = run(go())
+    text = "".join(pieces)
+    assert len(pieces) > 3 and "Paris" in text, pieces
+    assert stream.finish_reason == "stop" and stream.message == {"role": "assistant", "content": text}
+    assert stats is not None and stats.generated_tokens >= len(pieces) and stats.prompt_tokens > 10
+    assert stats.decode_ms > 0 and stats.prefill_ms > 0
+
+
+def test_greedy_complete_equals_native_llama_cpp(chat_server) -> None:
+    from recipes.build import log, test_env
+    from recipes.pins import load_pins
+    from recipes.toolchain import ensure_toolchain
+
+    env = test_env()
+    script = "\n".join([
+        "load " + json.dumps({"path": env["PLM_MODEL"], "n_ctx": 512, "n_threads": 2}),
+        "generate_start " + json.dumps({"prompt": NATIVE_PROMPT, "sampling": {"temperature": 0}}),
+        *["step {}"] * 8]) + "\n"
+    r = ensure_toolchain(load_pins(), log).run(
+        f"printf %s {shlex.quote(script)} | {shlex.quote(env['PLM_NATIVE'])}", capture=True)
+    replies = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    native = b"".join(bytes(s["bytes"]) for s in replies[2:] if s.get("ok") and not s.get("eog")).decode()
+
+    async def go():
+        async with await p.LLM.connect(chat_server.url + "/v1") as llm:  # /v1 or not: the same server
+            return await llm.complete(NATIVE_PROMPT, temperature=0, max_tokens=8).text()
+
+    assert run(go()) == native, native
+
+
+@dataclass
+class Person:
+    name: str
+    age: int
+
+
+def test_json_schema_through_the_server_builds_the_class(chat_server) -> None:
+    async def go():
+        async with await p.LLM.connect(chat_server.url) as llm:
+            a = await llm.chat([{"role": "user", "content": "Invent a person."}], json_schema=Person, temperature=0,
+                               max_tokens=60).json()
+            b = await llm.complete("A person as JSON:", json_schema={"type": "object", "properties": {
+                "n": {"type": "integer"}}, "required": ["n"]}, temperature=0, max_tokens=60).json()
+            return a, b
+
+    a, b = run(go())
+    assert isinstance(a, Person) and isinstance(a.age, int) and a.name
+    assert isinstance(b, dict) and isinstance(b["n"], int)
+
+
+def get_weather(city: str) -> str:
+    """The weather in a city.
+
+    Parameters
+    ----------
+    city
+        The city's name.
+    """
+    return f"sunny in {city}"
+
+
+def _asked(city: str, i: int) -> list[dict]:
+    return [{"role": "user", "content": f"Weather in {city}?"},
+            {"role": "assistant", "content": None, "tool_calls": [{"id": f"call_{i}", "type": "function", "function": {
+                "name": "get_weather", "arguments": json.dumps({"city": city})}}]},
+            {"role": "tool", "tool_call_id": f"call_{i}", "content": "15 C"}]
+
+
+# Two worked examples, as the local tool tests use: a 135M model follows the pattern.
+FEWSHOT = [*_asked("London", 1), {"role": "assistant", "content": "It is 15 C in London."},
+           *_asked("Rome", 2), {"role": "assistant", "content": "It is 15 C in Rome."},
+           {"role": "user", "content": "Weather in Paris?"}]
+
+
+def test_tool_calls_and_run_through_the_server(tool_server) -> None:
+    async def go():
+        async with await p.LLM.connect(tool_server.url, api_key=API_KEY) as llm:
+            stream = llm.chat(FEWSHOT, tools=[get_weather], tool_choice="required", temperature=0, max_tokens=60)
+            items = [x async for x in stream]
+            answer = await llm.run(FEWSHOT, tools=[get_weather], temperature=0, max_tokens=60)
+            return items, stream, answer
+
+    items, stream, answer = run(go())
+    calls = [x for x in items if isinstance(x, p.ToolCall)]
+    assert len(calls) == 1 and calls[0].name == "get_weather" and set(calls[0].arguments) == {"city"}, items
+    assert stream.tool_calls == calls and stream.finish_reason == "tool_calls"
+    assert stream.message["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert isinstance(answer, str) and answer
+
+
+def test_logprobs_and_tokens(chat_server) -> None:
+    async def go():
+        async with await p.LLM.connect(chat_server.url) as llm:
+            s = llm.chat(CHAT, temperature=0, max_tokens=6, logprobs=True, top_logprobs=3)
+            text = await s.text()
+            ids = await llm.tokenize("Hello world", add_special=False)
+            return text, s.logprobs, ids, await llm.detokenize(ids)
+
+    text, records, ids, back = run(go())
+    assert len(records) == 6 and "".join(r.text for r in records) == text
+    for r in records:
+        assert r.logprob <= 0 and len(r.top) == 3 and r.top[0][0] == r.token  # greedy: the best is chosen
+    assert back == "Hello world" and ids == [19556, 905]
+
+
+def test_embeddings_rank_as_the_original_model(embed_server) -> None:
+    from pathlib import Path
+
+    ref = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "minilm_reference.json").read_text())
+
+    async def go():
+        async with await p.LLM.connect(embed_server.url) as llm:
+            vectors = await llm.embed([ref["query"], *ref["candidates"]])
+            one = await llm.embed("Hello world")
+            raw = await llm.create_embedding(["Hello world"])
+            return vectors, one, raw
+
+    vectors, one, raw = run(go())
+    assert vectors.shape == (6, 384)
+    sims = [float(vectors[0] @ v) for v in vectors[1:]]
+    assert all(abs(s - r) < 2e-3 for s, r in zip(sims, ref["cosine"], strict=True)), (sims, ref["cosine"])
+    assert all(abs(float(a) - b) < 2e-3 for a, b in zip(one[:6], ref["hello_world_first6"], strict=True))
+    assert raw["data"][0]["index"] == 0 and len(raw["data"][0]["embedding"]) == 384
+
+
+def test_openai_call_shapes_pass_through(chat_server) -> None:
+    async def go():
+        async with await p.LLM.connect(chat_server.url) as llm:
+            whole = await llm.create_chat_completion(CHAT, temperature=0, max_tokens=12)
+            chunks = [c async for c in await llm.create_chat_completion(CHAT, temperature=0, max_tokens=12,
+                                                                         stream=True)]
+            legacy = await llm.create_completion(NATIVE_PROMPT, temperature=0, max_tokens=8)
+            return whole, chunks, legacy
+
+    whole, chunks, legacy = run(go())
+    text = "".join((c["choices"][0]["delta"].get("content") or "") for c in chunks if c.get("choices"))
+    assert whole["object"] == "chat.completion" and whole["choices"][0]["message"]["content"] == text
+    assert legacy["object"] == "text_completion" and legacy["choices"][0]["text"]
+
+
+def _busy(url: str) -> bool:
+    return any(s.get("is_processing") for s in get_json(url, "/slots"))
+
+
+def _predicted(url: str) -> float:
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("llamacpp:tokens_predicted_total"):
+                return float(line.split()[-1])
+    raise AssertionError("no tokens_predicted_total in /metrics")
+
+
+@pytest.mark.parametrize("how", ["break", "aclose", "task_cancel"])
+def test_stopping_a_stream_stops_the_server(chat_server, how) -> None:
+    url = chat_server.url
+    before = _predicted(url)
+
+    async def go():
+        llm = await p.LLM.connect(url)
+        counted = NATIVE_PROMPT + " 6, 7, 8, 9, 10,"
+        stream = llm.complete(counted, temperature=0, max_tokens=3000, ignore_eos=True)
+        if how == "task_cancel":
+            async def consume():
+                async for _ in stream:
+                    await asyncio.sleep(0)
+            task = asyncio.ensure_future(consume())
+            await asyncio.sleep(0.5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        else:
+            got = 0
+            async for _ in stream:
+                got += 1
+                if got == 5:
+                    break
+            if how == "aclose":
+                await stream.aclose()
+            del stream
+            gc.collect()
+        t0 = time.monotonic()
+        while _busy(url) and time.monotonic() - t0 < 10:
+            await asyncio.sleep(0.05)
+        stopped_in = time.monotonic() - t0
+        after = await llm.complete("The capital of France is", temperature=0, max_tokens=4).text()
+        await llm.close()
+        return stopped_in, after
+
+    stopped_in, after = run(go())
+    assert not _busy(url), "the server kept generating after the stream was stopped"
+    generated = _predicted(url) - before
+    # 3000 tokens were asked for; SmolLM2 natively makes ~100+ a second, so a server that
+    # kept going would be busy for tens of seconds and count thousands.
+    assert generated < 600, (generated, stopped_in)
+    assert after.strip(), "the server must still answer after a cancelled stream"
