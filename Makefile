@@ -13,6 +13,7 @@ help:
 	@echo "make lint       ruff, mypy --strict (the package) and ESLint (the JS); the tools are pinned"
 	@echo "make test       run every test tier"
 	@echo "make test-host  run the host tests (recipes' failure paths)"
+	@echo "make test-remote  run LLM.connect's tests against real llama-server processes"
 	@echo "make test-js    run the JS tests (client, worker, download, store; fake engine, no wasm build)"
 	@echo "make test-node  run the node 24 tests of the wasm build"
 	@echo "make test-gpu   run the WebGPU variant's tests: node 26 on a software GPU (lavapipe)"
@@ -74,4 +75,9 @@ lint:
 test-host:
 	$(PYTHON) -m pytest -q tests/host
 
-test: test-host test-js test-node test-gpu test-browser test-pyodide
+# LLM.connect from plain CPython against real llama-server processes (tests/remote; the
+# browser side is tests/browser/test_remote.py).
+test-remote:
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/remote $(PYTEST_ARGS)
+
+test: test-host test-js test-node test-gpu test-remote test-browser test-pyodide

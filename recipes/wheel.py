@@ -21,7 +21,7 @@ def expected_members() -> set[str]:
     """Files the wheel must contain besides its .dist-info: code, shim, engines."""
     pkg = REPO / "pyodide_llm"
     files = {f"pyodide_llm/{p.name}" for p in pkg.glob("*.py")} | {"pyodide_llm/protocol.json", "pyodide_llm/py.typed"}
-    for sub in ("_host", "_browser"):
+    for sub in ("_host", "_browser", "_remote"):
         files |= {f"pyodide_llm/{sub}/{p.name}" for p in (pkg / sub).glob("*.py")}
     for example in ("pyscript", "data-app"):  # the pages `python -m pyodide_llm bundle` writes
         files |= {f"pyodide_llm/_examples/{example}/{p.name}" for p in (REPO / "examples" / example).iterdir()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -119,13 +120,15 @@ class Notebook:
         """))
 
     def cells(self) -> list[dict]:
-        """Each code cell: done (ran to its end), its output text as shown, its errors."""
+        """Each code cell: done (ran to its end), its stream output text, its errors."""
         if not self.js("return !!window.jupyterapp"):
             return []
         return self.js(f"""
             return {self.PANEL}.content.widgets.filter((c) => c.model.type === "code").map((c) => ({{
               done: c.model.executionCount !== null && !c.promptNode.innerText.includes("*"),
-              text: c.outputArea.node.innerText,
+              // The outputs' model, not the page's text: JupyterLab renders only the cells near the
+              // viewport, and a cell scrolled away shows no text (innerText "") though it has output.
+              text: c.model.outputs.toJSON().map((o) => [].concat(o.text ?? []).join("")).join(""),
               errors: c.model.outputs.toJSON().filter((o) => o.output_type === "error")
                        .map((o) => `${{o.ename}}: ${{o.evalue}}`),
             }}));
@@ -288,6 +291,9 @@ def test_the_notebook_runs_offline_streams_and_reloads_from_the_cache(browser, s
     assert len(partial) >= 2 and all(answer.startswith(s.rstrip()) for s in partial), states
 
     assert completion.strip() == f"completion: {GREEDY!r}", completion
+    # No llama-server on this machine's port 8080: the server cell says so and the notebook goes on.
+    remote = cells[_cell("LLM.connect(")]["text"]
+    assert remote.startswith("no llama-server at http://127.0.0.1:8080: skipped"), remote
 
     # The second load read the browser's cache: the engine fetched nothing (the server-side proof
     # is in the restart test, where the load runs alone).
@@ -362,3 +368,23 @@ def test_restarting_the_kernel_mid_generation_leaves_no_engine_worker(browser, s
           f"{statuses}; engine workers before {len(before['engine'])}, after 0; the old kernel's workers ended "
           f"{max(ended.values()):.2f} s after the click; the closed engine's {max(closed.values()):.2f} s after "
           "close()")
+
+
+def test_the_server_cell_streams_from_a_running_llama_server(browser, servers, tmp_path_factory):
+    """The notebook's LLM.connect cell, as written, against a real llama-server (its URL swapped in)."""
+    sys.path.insert(0, str(ROOT / "tests" / "remote"))
+    from llama_servers import smollm2, start
+
+    server = start(tmp_path_factory, smollm2(), "jupyterlite")
+    try:
+        nb = Notebook(browser, servers["isolated"])
+        cells = _code_cells()
+        cell = cells[_cell("LLM.connect(")]
+        assert 'SERVER = "http://127.0.0.1:8080"' in cell
+        setup = "from pyodide_llm import LLM\n" + cells[_cell("llm.chat(")].partition("\n")[0]  # messages = [...]
+        out = nb.execute(cells[_cell("%pip")] + "\n" + setup + "\n" + cell.replace("http://127.0.0.1:8080", server.url))
+    finally:
+        server.stop()
+    text, _, count = out.rstrip().rpartition("\n")
+    assert text.strip() and "skipped" not in out, out
+    assert re.fullmatch(rf"\[\d+ tokens from SmolLM2-135M-Instruct\.Q4_1 at {re.escape(server.url)}\]", count), out

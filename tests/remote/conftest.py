@@ -15,31 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from recipes.llama_server import LlamaServer  # noqa: E402
-
-API_KEY = "test-key-15"
-TOOL_TEMPLATE = ROOT / "tests" / "fixtures" / "tool_template.jinja"
-
-
-def smollm2() -> Path:
-    from recipes.build import log
-    from recipes.pins import load_pins
-    from recipes.source import model_file
-
-    return model_file(load_pins(), "smollm2", log)
-
-
-def minilm() -> Path:
-    from recipes.build import log
-    from recipes.embedmodel import embedding_model
-    from recipes.pins import load_pins
-
-    return embedding_model(load_pins(), "minilm", log)
-
-
-def start(tmp_path_factory, model: Path, name: str, **options) -> LlamaServer:
-    log_file = tmp_path_factory.mktemp("llama-server") / f"{name}.log"
-    return LlamaServer(model, log_file=log_file, threads=2, **options).start()
+from llama_servers import API_KEY, TOOL_TEMPLATE, minilm, smollm2, start  # noqa: E402
 
 
 @pytest.fixture(scope="session")

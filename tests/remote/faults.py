@@ -16,7 +16,8 @@ from __future__ import annotations
 import socket
 import threading
 
-CORS = b"Access-Control-Allow-Origin: *\r\n"
+# A page reads Retry-After only if the server exposes it (it is not a CORS-safelisted header).
+CORS = b"Access-Control-Allow-Origin: *\r\nAccess-Control-Expose-Headers: Retry-After\r\n"
 PREFLIGHT = (b"HTTP/1.1 204 No Content\r\n" + CORS + b"Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
              b"Access-Control-Allow-Headers: authorization, content-type, accept\r\n"
              b"Content-Length: 0\r\nConnection: close\r\n\r\n")

@@ -11,9 +11,9 @@ import time
 
 import faults
 import pytest
+from llama_servers import API_KEY, smollm2
 
 import pyodide_llm as p
-from conftest import API_KEY, smollm2
 from recipes.llama_server import LlamaServer, free_port
 
 CHAT = [{"role": "user", "content": "Count from one to fifty in words."}]

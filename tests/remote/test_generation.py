@@ -16,9 +16,9 @@ import urllib.request
 from dataclasses import dataclass
 
 import pytest
+from llama_servers import API_KEY
 
 import pyodide_llm as p
-from conftest import API_KEY
 
 CHAT = [{"role": "user", "content": "What is the capital of France? Answer in two sentences."}]
 # Every one of its 8 greedy steps has a clear winner in native llama.cpp (tests/browser/conftest.py).

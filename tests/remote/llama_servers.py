@@ -1,0 +1,36 @@
+"""The llama-server processes the remote tests (tests/remote, tests/browser/test_remote.py) start.
+
+Models come from the recipes (the same files the local engine's tests load);
+each server's output goes to a log file under pytest's temporary folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recipes.llama_server import LlamaServer
+
+ROOT = Path(__file__).resolve().parents[2]
+API_KEY = "test-key-15"
+TOOL_TEMPLATE = ROOT / "tests" / "fixtures" / "tool_template.jinja"
+
+
+def smollm2() -> Path:
+    from recipes.build import log
+    from recipes.pins import load_pins
+    from recipes.source import model_file
+
+    return model_file(load_pins(), "smollm2", log)
+
+
+def minilm() -> Path:
+    from recipes.build import log
+    from recipes.embedmodel import embedding_model
+    from recipes.pins import load_pins
+
+    return embedding_model(load_pins(), "minilm", log)
+
+
+def start(tmp_path_factory, model: Path, name: str, **options) -> LlamaServer:
+    log_file = tmp_path_factory.mktemp("llama-server") / f"{name}.log"
+    return LlamaServer(model, log_file=log_file, threads=2, **options).start()
