@@ -19,7 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "remote"))
 
 import faults
-from llama_servers import API_KEY, TOOL_TEMPLATE, smollm2, start
+from llama_servers import API_KEY, FEWSHOT, TOOL_TEMPLATE, minilm, smollm2, start
 
 from recipes.llama_server import free_port
 
@@ -39,6 +39,48 @@ def keyed_server(tmp_path_factory):
     s = start(tmp_path_factory, smollm2(), "browser-keyed", api_key=API_KEY, chat_template_file=TOOL_TEMPLATE)
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="module")
+def embed_server(tmp_path_factory):
+    s = start(tmp_path_factory, minilm(), "browser-embed", embeddings=True, n_ctx=512)
+    yield s
+    s.stop()
+
+
+def test_schema_tools_and_embeddings_from_the_page(page, keyed_server, embed_server) -> None:
+    out = page.run(f"""
+from dataclasses import dataclass
+from pyodide_llm import LLM, ToolCall
+
+@dataclass
+class Person:
+    name: str
+    age: int
+
+def get_weather(city: str) -> str:
+    \"\"\"The weather in a city.\"\"\"
+    return "18 C"
+
+llm = await LLM.connect({keyed_server.url!r}, api_key={API_KEY!r})
+person = await llm.chat([{{"role": "user", "content": "Invent a person."}}], json_schema=Person, temperature=0,
+                        max_tokens=60).json()
+stream = llm.chat({FEWSHOT!r}, tools=[get_weather], tool_choice="required", temperature=0, max_tokens=60)
+calls = [x for x in [x async for x in stream] if isinstance(x, ToolCall)]
+answer = await llm.run({FEWSHOT!r}, tools=[get_weather], temperature=0, max_tokens=60)
+await llm.close()
+emb = await LLM.connect({embed_server.url!r})
+vectors = await emb.embed(["A man is eating food.", "A man is eating pasta.", "A woman is playing violin."])
+await emb.close()
+sims = [float(sum(a * b for a, b in zip(vectors[0], v))) for v in vectors[1:]]
+_json.dumps(dict(person=[type(person).__name__, person.name, person.age], calls=[[c.name, c.arguments] for c in calls],
+                 answer=answer, dim=len(vectors[0]), sims=sims))
+""", timeout=120)
+    assert out["person"][0] == "Person" and out["person"][1] and isinstance(out["person"][2], int), out
+    assert out["calls"] == [["get_weather", {"city": "Paris"}]], out
+    assert out["answer"], out
+    # all-MiniLM-L6-v2's own cosines (tests/fixtures/minilm_reference.json): 0.7035, -0.0704.
+    assert out["dim"] == 384 and abs(out["sims"][0] - 0.703549) < 2e-3 and abs(out["sims"][1] + 0.070385) < 2e-3, out
 
 
 def _busy(url: str) -> bool:
@@ -116,6 +158,8 @@ def test_every_error_reaches_the_page_typed(page, server, keyed_server, tmp_path
     cut = faults.Proxy(server.url, cut_after=4000)
     garbage = faults.Canned(faults.GARBAGE_STREAM, {"/v1/models": faults.MODELS})
     limited = faults.Canned(faults.RATE_LIMITED)
+    stalled = faults.Canned(faults.STALLED_STREAM, {"/v1/models": faults.MODELS}, hold=True)
+    backlogged = faults.Backlogged()
     foreign = start(tmp_path_factory, smollm2(), "browser-foreign", cors_origins="http://example.test")
     try:
         cases = {
@@ -127,12 +171,15 @@ def test_every_error_reaches_the_page_typed(page, server, keyed_server, tmp_path
             "cut": (cut.url, {}),
             "garbage": (garbage.url, {}),
             "limited": (limited.url, {}),
+            "stalled": (stalled.url, {"timeout": 1.5}),
+            # A browser does not say when a connection opened: connect and first answer are one wait.
+            "unopened": (backlogged.url, {"timeout": 1.5, "connect_timeout": 1.5}),
         }
         got = page.run(ERRORS + "\n".join(
             f"r_{k} = await first_error({u!r}, **{kw!r})" for k, (u, kw) in cases.items()) +
             "\n_json.dumps({" + ", ".join(f"{k!r}: r_{k}" for k in cases) + "})", timeout=120)
     finally:
-        for s in (silent, cut, garbage, limited, foreign):
+        for s in (silent, cut, garbage, limited, stalled, backlogged, foreign):
             s.stop()
     expect = {"nothing": ("RemoteConnectionError", "connect_failed", None),
               "no_cors": ("RemoteConnectionError", "connect_failed", None),
@@ -141,7 +188,9 @@ def test_every_error_reaches_the_page_typed(page, server, keyed_server, tmp_path
               "silent": ("RemoteTimeoutError", "read_timeout", None),
               "cut": ("RemoteConnectionError", "connection_lost", None),
               "garbage": ("RemoteError", "bad_response", None),
-              "limited": ("RateLimitError", "rate_limited", 429)}
+              "limited": ("RateLimitError", "rate_limited", 429),
+              "stalled": ("RemoteTimeoutError", "read_timeout", None),
+              "unopened": ("RemoteTimeoutError", "read_timeout", None)}
     for name, (cls, code, status) in expect.items():
         assert got[name] is not None and got[name][:3] == [cls, code, status], (name, got[name])
         assert got[name][4] < 20, (name, got[name])

@@ -141,3 +141,16 @@ def test_a_stream_that_ends_early_is_a_lost_connection() -> None:
     got, e = asyncio.run(go())
     assert got == ["Hal"]
     assert e.code == "connection_lost"
+
+
+def test_tokenize_on_a_server_without_it_is_unsupported() -> None:
+    http = Scripted([MODELS, (404, {"content-type": "text/plain"}, [b"Not Found"])])
+
+    async def go():
+        llm = await connect("http://h:1", http=http)
+        with pytest.raises(p.UnsupportedEnvironmentError, match="llama-server") as e:
+            await llm.tokenize("x")
+        return e.value
+
+    assert asyncio.run(go()).code == "not_supported"
+    assert http.sent[1][1] == "http://h:1/tokenize"

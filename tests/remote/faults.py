@@ -5,10 +5,12 @@ process to leak). They answer CORS preflights, so a browser page on another
 port meets the same faults as plain CPython does.
 
 - ``Silent``: accepts connections and never answers.
+- ``Backlogged``: never completes a connection (a full accept queue drops the handshake).
 - ``Proxy(upstream, cut_after=N)``: relays to a real server byte for byte and cuts
   the connection after N bytes of the response (mid-stream, mid-chunk).
 - ``Canned(response)``: answers every request with fixed bytes (a status with
-  ``Retry-After``, a garbage event stream, an HTML page) and closes.
+  ``Retry-After``, a garbage event stream, an HTML page) and closes, or stalls
+  after a first event (``hold=True``).
 """
 
 from __future__ import annotations
@@ -106,17 +108,49 @@ class Silent(_Server):
                 return
 
 
-class Canned(_Server):
-    """Answers with fixed bytes and closes: ``routes[path]`` for a path it names, else ``default``."""
+class Backlogged:
+    """A port whose accept queue is full: new connections are never completed (SYNs dropped).
 
-    def __init__(self, default: bytes, routes: dict[str, bytes] | None = None) -> None:
+    Listens with a backlog of 0, never accepts, and holds the one connection the
+    queue takes; the next client waits in the handshake, as with a host that drops
+    packets, so a connect timeout is produced for real on 127.0.0.1.
+    """
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.held = socket.create_connection(self.sock.getsockname(), timeout=2)
+
+    def stop(self) -> None:
+        self.held.close()
+        self.sock.close()
+
+
+class Canned(_Server):
+    """Answers with fixed bytes: ``routes[path]`` for a path it names, else ``default``.
+
+    It closes the connection after, unless ``hold``: then the default answer stalls
+    there (headers and a first event sent, then silence), as a hung upstream does.
+    """
+
+    def __init__(self, default: bytes, routes: dict[str, bytes] | None = None, hold: bool = False) -> None:
         self.default = default
         self.routes = routes or {}
+        self.hold = hold
         super().__init__()
 
     def handle(self, conn: socket.socket, req: bytes) -> None:
         path = req.split(b" ", 2)[1].decode()
         conn.sendall(self.routes.get(path, self.default))
+        if self.hold and path not in self.routes:
+            while not self._stop:
+                try:
+                    if not conn.recv(1024):
+                        return
+                except OSError:
+                    return
         conn.close()
 
 
@@ -154,6 +188,9 @@ def response(status: str, body: bytes, content_type: str = "application/json", e
             + CORS + extra + b"Connection: close\r\n\r\n" + body)
 
 
+# A stream that sends one event and then nothing (with Canned(..., hold=True)).
+STALLED_STREAM = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n" + CORS + b"\r\n"
+                  b'data: {"choices":[{"index":0,"delta":{"content":"Hel"}}]}\n\n')
 GARBAGE_STREAM = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n" + CORS + b"Connection: close\r\n\r\n"
                   b'data: {"choices":[{"index":0,"delta":{"content":"Hel"}}]}\n\n'
                   b"data: {this is not json\n\n")

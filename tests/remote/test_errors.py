@@ -93,6 +93,38 @@ def test_a_server_that_never_answers_times_out() -> None:
     assert silent.requests, "the request reached the silent server"
 
 
+def test_a_stream_that_stalls_times_out_between_events() -> None:
+    stalled = faults.Canned(faults.STALLED_STREAM, {"/v1/models": faults.MODELS}, hold=True)
+    try:
+        async def go():
+            llm = await p.LLM.connect(stalled.url, timeout=1.5)
+            pieces = []
+            t0 = time.monotonic()
+            with pytest.raises(p.RemoteTimeoutError) as e:
+                async for x in llm.chat(CHAT, max_tokens=50):
+                    pieces.append(x)
+            took = time.monotonic() - t0
+            await llm.close()
+            return e.value, pieces, took
+        e, pieces, took = run(go())
+    finally:
+        stalled.stop()
+    assert e.code == "read_timeout" and "sent nothing more" in str(e) and pieces == ["Hel"], (e, pieces)
+    assert took < 15, took
+
+
+def test_a_connection_that_never_opens_times_out_connecting() -> None:
+    port = faults.Backlogged()
+    try:
+        t0 = time.monotonic()
+        e = run(first_error(port.url, connect_timeout=1.0, timeout=30))
+        took = time.monotonic() - t0
+    finally:
+        port.stop()
+    assert isinstance(e, p.RemoteTimeoutError) and e.code == "connect_timeout" and "connect_timeout=" in str(e), e
+    assert took < 10, took
+
+
 def test_a_proxy_that_cuts_the_stream(chat_server) -> None:
     proxy = faults.Proxy(chat_server.url, cut_after=4000)
     try:

@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 
 import pytest
-from llama_servers import API_KEY
+from llama_servers import API_KEY, FEWSHOT
 
 import pyodide_llm as p
 
@@ -103,19 +103,6 @@ def get_weather(city: str) -> str:
         The city's name.
     """
     return f"sunny in {city}"
-
-
-def _asked(city: str, i: int) -> list[dict]:
-    return [{"role": "user", "content": f"Weather in {city}?"},
-            {"role": "assistant", "content": None, "tool_calls": [{"id": f"call_{i}", "type": "function", "function": {
-                "name": "get_weather", "arguments": json.dumps({"city": city})}}]},
-            {"role": "tool", "tool_call_id": f"call_{i}", "content": "15 C"}]
-
-
-# Two worked examples, as the local tool tests use: a 135M model follows the pattern.
-FEWSHOT = [*_asked("London", 1), {"role": "assistant", "content": "It is 15 C in London."},
-           *_asked("Rome", 2), {"role": "assistant", "content": "It is 15 C in Rome."},
-           {"role": "user", "content": "Weather in Paris?"}]
 
 
 def test_tool_calls_and_run_through_the_server(tool_server) -> None:
