@@ -86,6 +86,15 @@ class _Server:
     def handle(self, conn: socket.socket, req: bytes) -> None:
         raise NotImplementedError
 
+    def hold_open(self, conn: socket.socket) -> None:
+        """Say nothing more until the client leaves or the server stops."""
+        while not self._stop:
+            try:
+                if not conn.recv(1024):
+                    return
+            except OSError:
+                return
+
     def stop(self) -> None:
         self._stop = True
         self.sock.close()
@@ -100,12 +109,7 @@ class Silent(_Server):
     """Accepts, reads the request, and never answers (until stopped)."""
 
     def handle(self, conn: socket.socket, req: bytes) -> None:
-        while not self._stop:
-            try:
-                if not conn.recv(1024):
-                    return
-            except OSError:
-                return
+        self.hold_open(conn)
 
 
 class Backlogged:
@@ -145,12 +149,7 @@ class Canned(_Server):
         path = req.split(b" ", 2)[1].decode()
         conn.sendall(self.routes.get(path, self.default))
         if self.hold and path not in self.routes:
-            while not self._stop:
-                try:
-                    if not conn.recv(1024):
-                        return
-                except OSError:
-                    return
+            self.hold_open(conn)
         conn.close()
 
 
