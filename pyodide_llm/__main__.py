@@ -51,11 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--threads", type=int, help="llama-server's threads (default: its own choice)")
     m.add_argument("--api-key", help="require this key (LLM.connect(..., api_key=KEY))")
     m.add_argument("--embeddings", action="store_true", help="serve /v1/embeddings (an embedding model)")
+    m.add_argument("--parallel", type=int, default=1, help="requests answered at once (slots sharing --ctx)")
     m.add_argument("--llama-server", help="the llama-server binary (default: $LLAMA_SERVER, then PATH)")
     args = ap.parse_args(argv)
     if args.cmd == "serve-model":
         return serve_model(args.model, port=args.port, binary=args.llama_server, n_ctx=args.ctx,
-                           threads=args.threads, api_key=args.api_key, embeddings=args.embeddings)
+                           threads=args.threads, api_key=args.api_key, embeddings=args.embeddings,
+                           parallel=args.parallel)
     if args.cmd == "bundle":
         try:
             out = bundle(args.out, args.example, args.pyodide, pyscript=args.pyscript, wheel=args.wheel,

@@ -39,9 +39,10 @@ class FetchResponse(HttpResponse):
         self._aborted = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        if self._resp.body is None:
+        body = self._resp.body
+        if not body:  # JS null (a 204, a HEAD): jsnull in Pyodide 314, None in older ones
             return
-        reader = self._resp.body.getReader()
+        reader = body.getReader()
         try:
             while True:
                 try:

@@ -29,11 +29,15 @@ def server_args(model: Path | str, *, port: int, host: str = "127.0.0.1", n_ctx:
     ``cors_origins="localhost"`` is llama-server's mode that answers CORS for
     ``localhost``/``127.0.0.1`` pages only: a page elsewhere on the web cannot use a
     model on this machine. ``embeddings=True`` serves ``/v1/embeddings`` only (that
-    is how llama-server is built: one server, one use). ``alias`` is the model's name
+    is how llama-server is built: one server, one use). ``parallel`` is the number of
+    requests it answers at once (its slots; the context is shared among them; more
+    wait in its queue). ``alias`` is the model's name
     in ``/v1/models`` (default: the file name without ``.gguf``).
     """
     args = ["-m", str(model), "--host", host, "--port", str(port), "-c", str(n_ctx), "-np", str(parallel),
-            "--jinja", "--metrics", "--slots", "--no-webui", "--cors-origins", cors_origins]
+            "--jinja", "--metrics", "--slots", "--no-webui", "--cors-origins", cors_origins,
+            # named, not "*": a wildcard does not cover Authorization in the Fetch standard
+            "--cors-headers", "authorization,content-type,accept"]
     if threads:
         args += ["-t", str(threads)]
     if api_key:

@@ -117,10 +117,14 @@ def error_for_status(status: int, headers: Mapping[str, str], body: bytes, url: 
     said = server_message(body)
     wait = retry_after(headers)
     kind = _error_type(body)
+    low = said.lower()
+    too_long = (kind == "exceed_context_size_error" or ("context" in low and "exceed" in low)
+                or "maximum context length" in low or "maximum model length" in low  # vLLM's words
+                or "too large to process" in low)  # llama-server: an embedding input over its batch (a 500)
+    if too_long and (status in (400, 413, 422) or status >= 500):
+        return ContextOverflowError(f"the server says the request does not fit its context: {said}",
+                                    "context_overflow")
     if status == 400 or status == 422:
-        if kind == "exceed_context_size_error" or ("context" in said.lower() and "exceed" in said.lower()):
-            return ContextOverflowError(f"the server says the request does not fit its context: {said}",
-                                        "context_overflow")
         return BadRequestError(f"the server refused the request (HTTP {status}): {said}", "bad_request")
     if status == 401:
         hint = "pass api_key= (the server's --api-key)"

@@ -49,6 +49,9 @@ def translate(httpx: Any, e: Exception, url: str, t: Timeouts, started: bool) ->
     return e
 
 
+_closing: set[asyncio.Task[None]] = set()
+
+
 class HttpxResponse(HttpResponse):
     def __init__(self, httpx: Any, resp: Any, url: str, timeouts: Timeouts) -> None:
         self._httpx = httpx
@@ -79,9 +82,11 @@ class HttpxResponse(HttpResponse):
             return
         self._closed = True
         try:
-            asyncio.get_running_loop().create_task(self._resp.aclose())
+            task = asyncio.get_running_loop().create_task(self._resp.aclose())
         except RuntimeError:  # no loop (interpreter shutdown): the socket goes with the process
-            pass
+            return
+        _closing.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(_closing.discard)
 
 
 class HttpxClient(HttpClient):
@@ -94,10 +99,13 @@ class HttpxClient(HttpClient):
     async def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
                    timeouts: Timeouts) -> HttpResponse:
         httpx = self._httpx
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=_timeouts(httpx, timeouts))
-        request = self._client.build_request(method, url, headers=dict(headers), content=body,
-                                             timeout=_timeouts(httpx, timeouts))
+        if self._client is None:  # redirects followed, as the browser's fetch does
+            self._client = httpx.AsyncClient(timeout=_timeouts(httpx, timeouts), follow_redirects=True)
+        try:
+            request = self._client.build_request(method, url, headers=dict(headers), content=body,
+                                                 timeout=_timeouts(httpx, timeouts))
+        except httpx.InvalidURL as e:
+            raise ValueError(f"{url} is not a URL httpx can request: {e}") from None
         try:
             resp = await self._client.send(request, stream=True)
         except Exception as e:

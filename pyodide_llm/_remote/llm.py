@@ -20,9 +20,9 @@ from .._env import IN_PYODIDE
 from .._errors import LLMError, ModelNotFoundError, RemoteError, UnsupportedEnvironmentError
 from .._results import GenerationStats
 from .connection import Connection
+from .events import ChunkStream
 from .http import HttpClient, Timeouts
 from .requests import chat_body, completion_body
-from .sse import DONE, EventDecoder
 from .stream import RemoteStream
 
 
@@ -76,8 +76,9 @@ async def connect(base_url: str, *, model: str | None = None, api_key: str | Non
     url = _base_url(base_url)
     if model is not None and (not isinstance(model, str) or not model):
         raise ValueError("model must be a model name the server serves (see llm.models()), or None")
-    if api_key is not None and (not isinstance(api_key, str) or not api_key or "\n" in api_key):
-        raise ValueError("api_key must be a non-empty string")
+    if api_key is not None and (not isinstance(api_key, str) or not api_key or not api_key.isascii()
+                                or not api_key.isprintable()):
+        raise ValueError("api_key must be a non-empty string of printable ASCII (it travels in a header)")
     conn = Connection(http or _client(), url, api_key, _timeouts(timeout, connect_timeout))
     try:
         listing = await _list_models(conn)
@@ -162,7 +163,9 @@ class RemoteLLM:
         """Embedding vectors (``/v1/embeddings``): :meth:`LLM.embed`'s shapes (numpy when importable).
 
         The server pools as it was started (llama-server ``--pooling``), so ``pooling``
-        must stay ``None``; ``truncate=True`` asks llama-server to cut long texts.
+        must stay ``None``. It also decides about long texts: llama-server refuses one
+        over its batch size, which raises :class:`ContextOverflowError` whatever
+        ``truncate`` says (cut the texts first to embed their beginnings).
         """
         items, single = check_texts(texts)
         if pooling not in POOLINGS:
@@ -173,7 +176,7 @@ class RemoteLLM:
         for name, value in (("normalize", normalize), ("truncate", truncate)):
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be True or False, got {value!r}")
-        reply = await self._embeddings(items, truncate)
+        reply = await self._embeddings(items)
         vectors = [list(map(float, d["embedding"])) for d in sorted(reply["data"], key=lambda d: d["index"])]
         if normalize:
             vectors = [_unit(v) for v in vectors]
@@ -184,11 +187,9 @@ class RemoteLLM:
         array = np.asarray(vectors, dtype=np.float32)
         return array[0] if single else array
 
-    async def _embeddings(self, items: list[str], truncate: bool = True) -> dict[str, Any]:
+    async def _embeddings(self, items: list[str]) -> dict[str, Any]:
         self._check_open()
         body: dict[str, Any] = {"model": self._info.model, "input": items, "encoding_format": "float"}
-        if truncate:
-            body["truncate"] = True
         reply = await self._conn.json("POST", "/v1/embeddings", body, self._info.model)
         data = reply.get("data") if isinstance(reply, dict) else None
         if not isinstance(data, list) or len(data) != len(items):
@@ -226,54 +227,43 @@ class RemoteLLM:
         model = str(body.get("model"))
         if not stream:
             return dict(await self._conn.json("POST", path, {**body, "stream": False}, model))
-        resp = await self._conn.stream(path, {**body, "stream": True}, model)
-
-        async def chunks() -> AsyncIterator[dict[str, Any]]:
-            decoder = EventDecoder(resp.url)
-            try:
-                async for data in resp.chunks():
-                    for event in decoder.feed(data):
-                        if event is DONE:
-                            return
-                        if isinstance(event, dict) and "error" in event:
-                            raise RemoteError(f"the server failed mid-stream: {event['error']}", "server_error")
-                        yield event
-            finally:
-                resp.abort()
-
-        return chunks()
+        return ChunkStream(self._conn, path, {**body, "stream": True}, model)
 
     # -- tokens -----------------------------------------------------------------------
 
     async def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = False) -> list[int]:
-        """Token ids of ``text`` (llama-server's ``/tokenize``; other servers: UnsupportedEnvironmentError)."""
+        """Token ids of ``text`` (llama-server's or vLLM's ``/tokenize``; elsewhere UnsupportedEnvironmentError)."""
         if not isinstance(text, str):
             raise ValueError("text must be a string")
-        reply = await self._llama_server("/tokenize", {"content": text, "add_special": add_special,
-                                                       "parse_special": parse_special})
-        return [int(t) for t in reply["tokens"]]
+        # llama-server reads "content", vLLM "prompt" (and "add_special_tokens"): both are sent
+        reply = await self._tokens("/tokenize", {"content": text, "prompt": text, "model": self._info.model,
+                                                 "add_special": add_special, "add_special_tokens": add_special,
+                                                 "parse_special": parse_special}, "tokens")
+        return [int(t) for t in reply]
 
     async def detokenize(self, ids: Sequence[int], *, remove_special: bool = False,
                          unparse_special: bool = False) -> str:
-        """Text of token ids (llama-server's ``/detokenize``)."""
+        """Text of token ids (llama-server's or vLLM's ``/detokenize``)."""
         if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
             raise ValueError("ids must be a list of integers")
         if remove_special or unparse_special:
             raise UnsupportedEnvironmentError("llama-server's /detokenize takes no remove_special/unparse_special",
                                               "not_supported")
-        reply = await self._llama_server("/detokenize", {"tokens": list(ids)})
-        return str(reply["content"])
+        return str(await self._tokens("/detokenize", {"tokens": list(ids), "model": self._info.model},
+                                      "content", "prompt"))
 
-    async def _llama_server(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _tokens(self, path: str, body: dict[str, Any], *fields: str) -> Any:
+        """The first of ``fields`` in the reply of llama-server's (or vLLM's) token endpoints."""
         self._check_open()
         try:
             reply = await self._conn.json("POST", path, body)
         except UnsupportedEnvironmentError:
             raise UnsupportedEnvironmentError(f"{self._conn.url(path)} does not exist: tokenize/detokenize need "
-                                              "llama.cpp's llama-server", "not_supported") from None
-        if not isinstance(reply, dict):
-            raise RemoteError(f"{self._conn.url(path)} answered what is not an object", "bad_response")
-        return reply
+                                              "llama.cpp's llama-server (or vLLM)", "not_supported") from None
+        for name in fields:
+            if isinstance(reply, dict) and name in reply:
+                return reply[name]
+        raise RemoteError(f"{self._conn.url(path)} answered without {' or '.join(fields)}", "bad_response")
 
     async def models(self) -> list[str]:
         """The names of the models the server serves now (``/v1/models``)."""

@@ -42,7 +42,8 @@ def _logprob_fields(logprobs: Any, top_logprobs: Any, legacy: bool) -> dict[str,
         return {}
     if legacy:  # /v1/completions: the number of alternatives (0 would mean none on llama-server)
         return {"logprobs": max(n, 1)}
-    return {"logprobs": True, "top_logprobs": n}
+    # llama-server sends log-probabilities only when asked for alternatives; the stream keeps n of them
+    return {"logprobs": True, "top_logprobs": max(n, 1)}
 
 
 def _schema(json_schema: Any, sampling: dict[str, Any]) -> Schema | None:

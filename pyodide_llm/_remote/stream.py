@@ -12,18 +12,17 @@ connection, which llama-server and vLLM take as a cancel.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-from .._errors import RemoteConnectionError
 from .._results import GenerationStats
 from .._schema import Schema
 from .._stream import TokenLogprob, TokenStream
 from .._tools import ToolCall, parse_calls
 from .connection import Connection
-from .http import HttpResponse, error_for_status
-from .sse import DONE, EventDecoder
+from .events import EventReader, error_event, lost
+from .http import HttpResponse
+from .sse import DONE
 
 
 def stats_from(usage: dict[str, Any] | None, timings: dict[str, Any] | None) -> GenerationStats | None:
@@ -74,8 +73,7 @@ class RemoteStream(TokenStream):
         self.reasoning = ""
         self._message: dict[str, Any] | None = None
         self._resp: HttpResponse | None = None
-        self._chunks: AsyncIterator[bytes] | None = None
-        self._decoder: EventDecoder | None = None
+        self._reader: EventReader | None = None
         self._pending: list[str | ToolCall] = []
         self._calls: dict[int, dict[str, str]] = {}
         self._usage: dict[str, Any] | None = None
@@ -93,8 +91,7 @@ class RemoteStream(TokenStream):
             except BaseException:
                 self._closed = True
                 raise
-            self._chunks = self._resp.chunks().__aiter__()
-            self._decoder = EventDecoder(self._resp.url)
+            self._reader = EventReader(self._resp)
         while True:
             if self._pending:
                 return self._pending.pop(0)
@@ -111,19 +108,17 @@ class RemoteStream(TokenStream):
 
     async def _read(self) -> None:
         """One chunk of the body, its events taken in; the end of the answer settled."""
-        assert self._chunks is not None and self._decoder is not None and self._resp is not None
-        try:
-            chunk = await self._chunks.__anext__()
-        except StopAsyncIteration:
-            for event in self._decoder.end():
-                self._event(event)
-            if not self._done and self._reason is None:
-                raise RemoteConnectionError(f"{self._resp.url} ended the stream before the answer was complete "
-                                            "(no finish_reason, no [DONE])", "connection_lost") from None
+        assert self._reader is not None
+        events, ended = await self._reader.read()
+        for event in events:
+            self._event(event)
+        if ended and not self._done:
+            if self._cancelled:  # stopped by aclose() from another task while this one waited
+                self._closed = True
+                return
+            if self._reason is None:
+                raise lost(self._reader.resp.url)
             self._done = True
-        else:
-            for event in self._decoder.feed(chunk):
-                self._event(event)
         if self._done:
             self._settle()
 
@@ -133,13 +128,8 @@ class RemoteStream(TokenStream):
             return
         if not isinstance(event, dict):
             return
-        err = event.get("error")
-        if err is not None:
-            status = err.get("code") if isinstance(err, dict) else None
-            data = json.dumps({"error": err}).encode()
-            url = self._resp.url if self._resp is not None else self._path
-            raise error_for_status(status if isinstance(status, int) and status >= 400 else 500, {}, data, url,
-                                   self._model)
+        if event.get("error") is not None:
+            raise error_event(event["error"], self._reader.resp.url if self._reader else self._path, self._model)
         if event.get("usage"):
             self._usage = event["usage"]
         if event.get("timings"):
@@ -152,7 +142,8 @@ class RemoteStream(TokenStream):
             if isinstance(text, str) and text:
                 self._pending.append(text)
             if delta:
-                self.reasoning += str(delta.get("reasoning_content") or "")
+                # llama-server's field; vLLM's is "reasoning" (it dropped reasoning_content)
+                self.reasoning += str(delta.get("reasoning_content") or delta.get("reasoning") or "")
                 for call in delta.get("tool_calls") or []:
                     slot = self._calls.setdefault(int(call.get("index", len(self._calls))),
                                                   {"id": "", "name": "", "arguments": ""})

@@ -154,3 +154,81 @@ def test_tokenize_on_a_server_without_it_is_unsupported() -> None:
 
     assert asyncio.run(go()).code == "not_supported"
     assert http.sent[1][1] == "http://h:1/tokenize"
+
+
+def test_an_error_event_mid_stream_is_typed_and_legacy_logprobs_are_read() -> None:
+    err = b'data: {"error":{"code":400,"message":"the request exceeds the available context size","type":' \
+          b'"exceed_context_size_error"}}\n\n'
+    legacy = (b'data: {"choices":[{"index":0,"text":"Hi","logprobs":{"tokens":["Hi"],"token_logprobs":[-0.5],'
+              b'"top_logprobs":[{"Hi":-0.5,"Ho":-1.5}]},"finish_reason":"length"}]}\n\n')
+    http = Scripted([MODELS, (200, SSE, [chunk(content="a"), err]), (200, SSE, [legacy])])
+
+    async def go():
+        llm = await connect("http://h:1", http=http)
+        got = []
+        with pytest.raises(p.ContextOverflowError):
+            async for x in llm.chat([{"role": "user", "content": "x"}]):
+                got.append(x)
+        s = llm.complete("x", logprobs=True, top_logprobs=2)
+        return got, await s.text(), s.logprobs, s.finish_reason, http.sent[2][2]
+
+    got, text, records, reason, sent = asyncio.run(go())
+    assert got == ["a"] and text == "Hi" and reason == "length" and sent["logprobs"] == 2
+    assert records == [p.TokenLogprob(-1, "Hi", -0.5, [(-1, -0.5), (-1, -1.5)])]
+
+
+def test_vllm_reasoning_and_an_aclose_from_another_task() -> None:
+    gate = asyncio.Event()
+
+    class Slow(Scripted):
+        async def send(self, method, url, headers, body, timeouts):
+            resp = await super().send(method, url, headers, body, timeouts)
+            if url.endswith("/chat/completions"):
+                inner = resp.chunks
+
+                async def chunks():
+                    async for c in inner():
+                        yield c
+                    await gate.wait()  # the server goes quiet; the caller stops the stream
+                resp.chunks = chunks
+            return resp
+
+    http = Slow([MODELS, (200, SSE, [chunk(reasoning="hmm "), chunk(content="Hi")])])
+
+    async def go():
+        llm = await connect("http://h:1", http=http)
+        s = llm.chat([{"role": "user", "content": "x"}])
+        got = []
+
+        async def consume():
+            async for x in s:
+                got.append(x)
+
+        task = asyncio.ensure_future(consume())
+        while not got:
+            await asyncio.sleep(0)
+        await s.aclose()
+        gate.set()
+        await asyncio.wait_for(task, 5)  # a clean end, not a lost connection
+        return got, s
+
+    got, s = asyncio.run(go())
+    assert got == ["Hi"] and s.reasoning == "hmm " and s.finish_reason == "cancelled" and http.aborted
+
+
+def test_raw_chunk_streams_end_on_done_and_refuse_a_cut() -> None:
+    done = [chunk(content="a"), b"data: [DONE]\n\n"]
+    http = Scripted([MODELS, (200, SSE, done), (200, SSE, [chunk(content="a")])])
+
+    async def go():
+        llm = await connect("http://h:1", http=http)
+        whole = [c async for c in await llm.create_chat_completion([{"role": "user", "content": "x"}], stream=True)]
+        cut = await llm.create_chat_completion([{"role": "user", "content": "x"}], stream=True)
+        got = []
+        with pytest.raises(p.RemoteConnectionError, match="before the answer was complete"):
+            async for c in cut:
+                got.append(c)
+        return whole, got
+
+    whole, got = asyncio.run(go())
+    assert len(whole) == 1 and whole[0]["choices"][0]["delta"]["content"] == "a" and len(got) == 1

@@ -8,7 +8,6 @@ llama.cpp's own engine run on the same source (recipes' plm-native).
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import shlex
 import time
@@ -126,10 +125,14 @@ def test_logprobs_and_tokens(chat_server) -> None:
         async with await p.LLM.connect(chat_server.url) as llm:
             s = llm.chat(CHAT, temperature=0, max_tokens=6, logprobs=True, top_logprobs=3)
             text = await s.text()
+            plain = llm.chat(CHAT, temperature=0, max_tokens=6, logprobs=True)
+            await plain.text()
             ids = await llm.tokenize("Hello world", add_special=False)
-            return text, s.logprobs, ids, await llm.detokenize(ids)
+            return text, s.logprobs, plain.logprobs, ids, await llm.detokenize(ids)
 
-    text, records, ids, back = run(go())
+    text, records, plain, ids, back = run(go())
+    assert [(r.token, r.logprob) for r in plain] == [(r.token, r.logprob) for r in records]
+    assert all(r.top == [] for r in plain)  # logprobs=True alone: the chosen tokens', no alternatives
     assert len(records) == 6 and "".join(r.text for r in records) == text
     for r in records:
         assert r.logprob <= 0 and len(r.top) == 3 and r.top[0][0] == r.token  # greedy: the best is chosen
@@ -201,16 +204,20 @@ def test_stopping_a_stream_stops_the_server(chat_server, how) -> None:
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-        else:
+        elif how == "aclose":
             got = 0
             async for _ in stream:
                 got += 1
                 if got == 5:
                     break
-            if how == "aclose":
-                await stream.aclose()
+            await stream.aclose()
+        else:  # break out of a loop over the call itself: nothing else holds the stream
             del stream
-            gc.collect()
+            got = 0
+            async for _ in llm.complete(counted, temperature=0, max_tokens=3000, ignore_eos=True):
+                got += 1
+                if got == 5:
+                    break
         t0 = time.monotonic()
         while _busy(url) and time.monotonic() - t0 < 10:
             await asyncio.sleep(0.05)
