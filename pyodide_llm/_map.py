@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._chat import check_messages
-from ._errors import error_from_reply
+from ._errors import GenerationCancelled, error_from_reply
 from ._options import Sampling
 from ._text import TextAssembler
 from ._transport import PendingCall, Transport
@@ -269,6 +269,10 @@ class MapJob:
         """Run every row; return the texts in the items' order."""
         async for _ in self:
             pass
+        missing = [i for i in range(len(self._items)) if i not in self._results]
+        if missing:
+            raise GenerationCancelled(f"the map was stopped before {len(missing)} of its rows finished (rows "
+                                      f"{missing[:10]}); the finished ones came through the loop", "aborted")
         return [self._results[i] for i in range(len(self._items))]
 
     def _cancel(self) -> None:

@@ -3,6 +3,8 @@
 ==================  ===============================================================
 ``llm``             ``RemoteLLM`` (the generation methods) and ``connect``
 ``stream``          the token stream of a server answer (a ``TokenStream``)
+``rows``            ``map``: many rows as concurrent requests
+``events``          a streamed response's events; raw chunks for ``create_*(stream=True)``
 ``requests``        ``chat``/``complete``'s keywords as request bodies
 ``connection``      one server: URL, key, timeouts, error mapping
 ``http``            the HTTP seam (browser ``fetch`` in ``_browser/http.py``; httpx here)

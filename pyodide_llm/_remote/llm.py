@@ -3,13 +3,13 @@
 Why the same names and stream: a notebook outgrows the browser (a bigger model,
 a team server) by changing ``LLM.load(url)`` into ``LLM.connect(server)``; the
 rest of its code keeps working. What a server cannot do the way the engine does
-(choose a pooling per call, map many rows in one batch) raises a clear error.
+(choose a pooling per call, keep a session's cache, score a text) raises a clear error.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +18,14 @@ from .._chat import Message, check_messages
 from .._embed import POOLINGS, check_texts
 from .._env import IN_PYODIDE
 from .._errors import LLMError, ModelNotFoundError, RemoteError, UnsupportedEnvironmentError
+from .._map import MapProgress, check_items
+from .._progress import resolve as resolve_progress
 from .._results import GenerationStats
 from .connection import Connection
 from .events import ChunkStream
 from .http import HttpClient, Timeouts
 from .requests import chat_body, completion_body
+from .rows import RemoteMapJob, check_remote_concurrency
 from .stream import RemoteStream
 
 
@@ -270,12 +273,49 @@ class RemoteLLM:
         self._check_open()
         return [str(m["id"]) for m in await _list_models(self._conn)]
 
-    # -- what the local engine does and a server cannot ------------------------------------
+    # -- many rows ----------------------------------------------------------------------
 
-    def map(self, *_: Any, **__: Any) -> Any:
-        raise UnsupportedEnvironmentError("map() batches rows in the local engine; with a server, run chat() calls "
-                                          "concurrently (asyncio.gather) and let its slots batch them",
-                                          "not_supported")
+    def map(self, items: Sequence[str | Sequence[Message]], *, json_schema: Any = None, concurrency: int = 8,
+            progress: MapProgress | bool | None = None, checkpoint: str | None = None,
+            **sampling: Any) -> RemoteMapJob:
+        """Generate for many prompts: ``async for index, text in llm.map(items)``, as :meth:`LLM.map`.
+
+        Each item is a prompt string (``complete``) or a message list (``chat``); up to
+        ``concurrency`` requests (1-64) are in flight and the server batches them (start
+        llama-server with ``--parallel N``, vLLM batches by itself). Every row is checked
+        before the first request. ``checkpoint=`` is the local engine's (browser storage).
+        Keep ``concurrency`` at or under the server's slots: a request queued behind
+        others gets no answer until its turn, and ``timeout=`` counts that wait.
+        """
+        unsupported = sorted({"tools", "tool_choice", "logprobs", "top_logprobs"} & set(sampling))
+        if unsupported:
+            raise ValueError(f"map does not take {', '.join(unsupported)}: run those rows with chat() one at a time")
+        if checkpoint is not None:
+            raise UnsupportedEnvironmentError("checkpoint= keeps finished rows in the browser's storage for the local "
+                                              "engine; with a server, keep the texts map() yields", "not_supported")
+        rows = check_items(items)
+        n = check_remote_concurrency(concurrency)
+        self._check_open()
+        requests = []
+        for row in rows:
+            if isinstance(row, str):
+                requests.append(("/v1/completions", *completion_body(
+                    self._info.model, row, json_schema=json_schema, logprobs=False, top_logprobs=0,
+                    sampling=dict(sampling))))
+            else:
+                requests.append(("/v1/chat/completions", *chat_body(
+                    self._info.model, row, tools=None, tool_choice="auto", parallel_tool_calls=False,
+                    enable_thinking=True, json_schema=json_schema, logprobs=False, top_logprobs=0,
+                    sampling=dict(sampling))))
+
+        def stream(index: int, on_stats: Callable[[GenerationStats | None], None]) -> RemoteStream:
+            path, body, _, schema = requests[index]
+            return RemoteStream(self._conn, path, body, self._info.model, schema, on_stats, 0)
+
+        on_progress = resolve_progress(progress) if progress is not False else None
+        return RemoteMapJob(len(rows), stream, n, on_progress)
+
+    # -- what the local engine does and a server cannot ------------------------------------
 
     def session(self, *_: Any, **__: Any) -> Any:
         raise UnsupportedEnvironmentError("sessions keep the local engine's cache; with a server, keep the messages "

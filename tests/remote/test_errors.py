@@ -197,7 +197,11 @@ def test_bad_arguments_fail_before_any_request(chat_server) -> None:
             with pytest.raises(p.UnsupportedEnvironmentError):  # a chat server has no /v1/embeddings (501)
                 await llm.embed("x")
             with pytest.raises(p.UnsupportedEnvironmentError):
-                llm.map(["a"])
+                llm.map(["a"], checkpoint="labels")
+            with pytest.raises(ValueError):
+                llm.map(["a", [{"role": "user", "content": "x"}]], temperature=5)  # every row checked first
+            with pytest.raises(ValueError):
+                llm.map(["a"], concurrency=65)
         with pytest.raises(p.LLMError, match="closed"):
             llm.chat(CHAT)
 

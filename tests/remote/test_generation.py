@@ -233,3 +233,36 @@ def test_stopping_a_stream_stops_the_server(chat_server, how) -> None:
     # kept going would be busy for tens of seconds and count thousands.
     assert generated < 600, (generated, stopped_in)
     assert after.strip(), "the server must still answer after a cancelled stream"
+
+
+def test_map_runs_rows_concurrently_as_one_at_a_time(chat_server) -> None:
+    rows = [NATIVE_PROMPT, CHAT, "The capital of France is", [{"role": "user", "content": "Name a color."}],
+            "1, 2, 3,", CHAT]
+    seen = []
+
+    async def go():
+        async with await p.LLM.connect(chat_server.url) as llm:
+            single = [await (llm.complete(r, temperature=0, max_tokens=12) if isinstance(r, str)
+                             else llm.chat(r, temperature=0, max_tokens=12)).text() for r in rows]
+            job = llm.map(rows, concurrency=4, temperature=0, max_tokens=12,
+                          progress=lambda done, total, stage: seen.append((done, total, stage)))
+            order = [i async for i, _ in job]
+            together = await llm.map(rows, concurrency=3, temperature=0, max_tokens=12).collect()
+            # Stopped from another task while its rows run (one on this 1-slot server, three queued there).
+            stopped = llm.map(rows * 3, concurrency=4, temperature=0, max_tokens=2000, ignore_eos=True)
+            consumer = asyncio.ensure_future(stopped.collect())
+            await asyncio.sleep(1.0)
+            await stopped.aclose()
+            with pytest.raises(p.GenerationCancelled):  # collect(): rows that never finished have no text
+                await asyncio.wait_for(consumer, 10)
+            return single, together, order, job
+
+    single, together, order, job = run(go())
+    assert together == single and sorted(order) == list(range(len(rows)))
+    assert job.stats.rows == len(rows) and job.stats.peak_concurrency == 4 and job.stats.generated_tokens > 0
+    assert seen[-1] == (len(rows), len(rows), "map") and len(seen) == len(rows)
+    assert set(job.finish_reasons.values()) <= {"stop", "length"}
+    t0 = time.monotonic()
+    while _busy(chat_server.url) and time.monotonic() - t0 < 10:
+        time.sleep(0.05)
+    assert not _busy(chat_server.url), "rows kept generating after the map was closed"
