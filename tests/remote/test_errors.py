@@ -199,7 +199,7 @@ def test_bad_arguments_fail_before_any_request(chat_server) -> None:
             with pytest.raises(p.UnsupportedEnvironmentError):
                 llm.map(["a"], checkpoint="labels")
             with pytest.raises(ValueError):
-                llm.map(["a", [{"role": "user", "content": "x"}]], temperature=5)  # every row checked first
+                llm.map(["a", [{"role": "robot", "content": "x"}]])  # every row is checked first
             with pytest.raises(ValueError):
                 llm.map(["a"], concurrency=65)
         with pytest.raises(p.LLMError, match="closed"):
