@@ -196,11 +196,15 @@ def test_stopping_a_stream_stops_the_server(chat_server, how) -> None:
         counted = NATIVE_PROMPT + " 6, 7, 8, 9, 10,"
         stream = llm.complete(counted, temperature=0, max_tokens=3000, ignore_eos=True)
         if how == "task_cancel":
+            del stream  # the task's stream only: a cancel may land outside the stream's own awaits
+            started = asyncio.Event()
+
             async def consume():
-                async for _ in stream:
+                async for _ in llm.complete(counted, temperature=0, max_tokens=3000, ignore_eos=True):
+                    started.set()
                     await asyncio.sleep(0)
             task = asyncio.ensure_future(consume())
-            await asyncio.sleep(0.5)
+            await asyncio.wait_for(started.wait(), 30)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
