@@ -80,7 +80,7 @@ class LLM:
                    gpu: GpuSetting = "auto", n_gpu_layers: int | None = None, chat_template: str | None = None,
                    progress: ProgressCallback | bool | None = None, cache: bool | str = True,
                    sha256: str | Sequence[str] | None = None, prompt_cache: bool | int = False,
-                   transport: Transport | None = None) -> LLM:
+                   timeout: float = 60.0, transport: Transport | None = None) -> LLM:
         """Load a GGUF model from a URL (absolute or page-relative), a split model, bytes or a File.
 
         Parameters
@@ -144,6 +144,10 @@ class LLM:
             tokens restores them instead of evaluating them again. ``True`` (512 MiB at
             most, least recently used first out) or a size in MiB. Listed and cleared
             through :mod:`pyodide_llm.cache` (``prompt_cache()``, ``clear_prompt_cache()``).
+        timeout
+            Seconds to wait for a server: for a response, and for each 64 KiB of a
+            download (a server that stalls or trickles fails with
+            :class:`ModelSourceError`, code ``timed_out``, instead of never ending).
         transport
             For tests and custom hosts: the engine connection to use instead of a new worker.
 
@@ -179,7 +183,7 @@ class LLM:
         again (``gpu=False`` to stay off the GPU).
         """
         opts = LoadOptions(n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, variant=variant, gpu=gpu,
-                           n_gpu_layers=n_gpu_layers)
+                           n_gpu_layers=n_gpu_layers, timeout=timeout)
         check_cache(cache)
         cache_limit = check_limit(prompt_cache)
         if chat_template is not None and (not isinstance(chat_template, str) or not chat_template.strip()):
@@ -193,7 +197,8 @@ class LLM:
         else:  # a caller's own engine connection (tests, custom hosts)
             plan = own_engine_plan(opts)
         payload = {**model.payload(cache), "n_ctx": opts.n_ctx, "n_threads": plan.n_threads,
-                   "n_batch": opts.n_batch, "n_gpu_layers": plan.gpu.n_gpu_layers, "offload_kqv": plan.gpu.offload_kqv}
+                   "n_batch": opts.n_batch, "n_gpu_layers": plan.gpu.n_gpu_layers, "offload_kqv": plan.gpu.offload_kqv,
+                   "timeout": opts.timeout}
         if chat_template is not None:
             payload["chat_template"] = chat_template
         reply = await load_into(transport, payload, on_progress)

@@ -87,7 +87,7 @@ def resolve_source(source: Any, sha256: str | Sequence[str] | None) -> ModelSour
                      "browser File/Blob")
 
 
-async def model_header(source: ModelSource, cache: bool | str) -> GGUFInfo:
+async def model_header(source: ModelSource, cache: bool | str, timeout: float = 60.0) -> GGUFInfo:
     """The model's header: parsed from the bytes, or read from the cache / network / File (a Range request)."""
     if source.data:
         try:
@@ -98,7 +98,7 @@ async def model_header(source: ModelSource, cache: bool | str) -> GGUFInfo:
     if source.blob is not None:
         name = str(getattr(source.blob, "name", "") or "the Blob")
         return await inspect(name, fetch=side.prefix_fetcher(blob=source.blob))
-    return await inspect([p.url for p in source.parts], fetch=side.prefix_fetcher(cache=cache))
+    return await inspect([p.url for p in source.parts], fetch=side.prefix_fetcher(cache=cache, timeout=timeout))
 
 
 
@@ -147,7 +147,7 @@ async def start_engine(model: ModelSource, opts: LoadOptions, cache: bool | str)
 
     With ``gpu=False`` detection requests no WebGPU adapter: that setting never touches the GPU.
     """
-    header = await model_header(model, cache)
+    header = await model_header(model, cache, opts.timeout)
     side = browser("LLM.load")
     plan = plan_engine(await side.detect(opts.effective_gpu is not False), opts, header)
     transport: Transport = await side.start_engine(plan.variant, plan.n_threads)

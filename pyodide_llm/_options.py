@@ -148,10 +148,12 @@ class LoadOptions:
     variant: str = "auto"
     gpu: GpuSetting = "auto"
     n_gpu_layers: int | None = None
+    timeout: float = 60.0  # seconds without a response, or with under 64 KiB of a download, before giving up
     effective_gpu: GpuSetting = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         _number("n_ctx", self.n_ctx)
+        _number("timeout", self.timeout)
         if self.n_threads is not None:
             _number("n_threads", self.n_threads)
         _number("n_batch", self.n_batch)

@@ -6,6 +6,7 @@ cache keys and the error messages all use the result.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -28,15 +29,28 @@ def is_blob(obj: Any) -> bool:
     return isinstance(obj, JsProxy) and bool(js.Blob.prototype.isPrototypeOf(obj))
 
 
-async def _network_prefix(href: str, size: int) -> tuple[bytes, int | None]:
+async def _network_prefix(href: str, size: int, timeout: float = 60.0) -> tuple[bytes, int | None]:
     """At least the first ``size`` bytes of ``href`` (fewer only if the file is shorter), and its size.
 
     Asks for a Range; a server that ignores it sends the whole file, of which
     only the first ``size`` bytes are read before the download is cancelled.
+    The whole read is bounded by ``timeout`` (LLM.load's): a server that never
+    answers, or stalls, is a ``timed_out`` error rather than a load that never ends.
     """
+    controller = js.AbortController.new()
     try:
-        resp = await js.fetch(href, to_js_object({"headers": {"Range": f"bytes=0-{size - 1}"}}))
-    except Exception as e:  # a JS TypeError: DNS, refused connection, CORS
+        return await asyncio.wait_for(_prefix(href, size, controller), timeout)
+    except TimeoutError:
+        controller.abort()
+        raise ModelSourceError(f"{href} did not send the model's header within {timeout:g} s; LLM.load(timeout=) "
+                               "sets how long to wait", "timed_out") from None
+
+
+async def _prefix(href: str, size: int, controller: Any) -> tuple[bytes, int | None]:
+    try:
+        resp = await js.fetch(href, to_js_object({"headers": {"Range": f"bytes=0-{size - 1}"},
+                                                  "signal": controller.signal}))
+    except Exception as e:  # a JS TypeError: DNS, refused connection, CORS, a redirect loop
         raise ModelSourceError(f"network error fetching {href}: {e}", "network_error") from None
     if not resp.ok:
         raise ModelSourceError(f"HTTP {resp.status} {resp.statusText} for {href}", "http_error")
@@ -68,7 +82,7 @@ def _blob_prefix(blob: Any) -> PrefixFetcher:
     return fetch
 
 
-def _cached_or_network(cache: str | bool) -> PrefixFetcher:
+def _cached_or_network(cache: str | bool, timeout: float) -> PrefixFetcher:
     async def fetch(url: str, size: int) -> tuple[bytes, int | None]:
         href = absolute_url(url)
         store = await open_store(cache) if cache else None
@@ -77,11 +91,12 @@ def _cached_or_network(cache: str | bool) -> PrefixFetcher:
             if entry is not None and getattr(entry, "blob", None) is not None:
                 blob = entry.blob
                 return (await blob.slice(0, size).arrayBuffer()).to_bytes(), int(blob.size)
-        return await _network_prefix(href, size)
+        return await _network_prefix(href, size, timeout)
     return fetch
 
 
-def prefix_fetcher(blob: Any = None, cache: str | bool = "auto") -> PrefixFetcher:
+def prefix_fetcher(blob: Any = None, cache: str | bool = "auto", timeout: float = 60.0) -> PrefixFetcher:
     """How to read the first bytes of a model: slices of a File/Blob, or by URL from the model cache
-    when it holds the file (``cache`` as ``LLM.load`` takes it), else with HTTP Range requests."""
-    return _blob_prefix(blob) if blob is not None else _cached_or_network(cache)
+    when it holds the file (``cache`` as ``LLM.load`` takes it), else with HTTP Range requests
+    (each file's read bounded by ``timeout`` seconds)."""
+    return _blob_prefix(blob) if blob is not None else _cached_or_network(cache, timeout)

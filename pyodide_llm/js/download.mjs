@@ -17,9 +17,18 @@ const RETRIES = 3; // resumptions of one download after a broken connection
 const HASH_SPAN = 8 << 20; // hash in spans this big: one engine call per span
 
 const CHUNK = 1 << 20; // bytes per read into the one reused buffer
+// A download must make this much progress per `timeout` (LLM.load's, seconds), or it is given
+// up as stalled: a server that trickles a byte a second fails in one window, not in days.
+export const MIN_PROGRESS = 64 << 10;
+export const DEFAULT_TIMEOUT_S = 60;
 
 function sourceError(code, message) {
   return Object.assign(new Error(message), { code });
+}
+
+/** A fetch failure's words: node puts the reason (a redirect loop, a refused connection) in `cause`. */
+function describe(e) {
+  return e.cause?.message ? `${e.message}: ${e.cause.message}` : e.message;
 }
 
 /**
@@ -133,8 +142,10 @@ class RegionSink {
  * @param {boolean} revalidate  ask the server (HEAD) whether a cached file changed before using it
  */
 export class ModelFetcher {
-  constructor(engine, store, progress, notice, readEntry, revalidate = false) {
+  constructor(engine, store, progress, notice, readEntry, revalidate = false, timeoutS = DEFAULT_TIMEOUT_S) {
     this.engine = engine;
+    this.timeoutMs = timeoutS * 1000;
+    this.timedOut = null; // the timed_out error, once a wait ran out (every part then stops)
     this.store = store;
     this.readEntry = readEntry;
     this.revalidate = revalidate;
@@ -145,6 +156,24 @@ export class ModelFetcher {
     this.lastReport = 0;
     this.sources = [];
     this.abort = new AbortController();
+  }
+
+  /** Give up the whole load: a wait ran out (every pending fetch and read rejects at once). */
+  _expire(message) {
+    this.timedOut ||= sourceError("timed_out", `${message}; LLM.load(timeout=) sets how long to wait ` +
+      `(${this.timeoutMs / 1000} s now)`);
+    this.abort.abort();
+  }
+
+  /** fetch(), bounded: a server that accepts and never answers fails after the timeout. */
+  async _fetch(url, init) {
+    const timer = setTimeout(() => this._expire(`${url} sent no response within ${this.timeoutMs / 1000} s`),
+      this.timeoutMs);
+    try {
+      return await fetch(url, { ...init, signal: this.abort.signal });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   _report(stage, force = false) {
@@ -209,8 +238,9 @@ export class ModelFetcher {
   async _changedOnServer(url, meta) {
     let resp;
     try {
-      resp = await fetch(url, { method: "HEAD", signal: this.abort.signal });
+      resp = await this._fetch(url, { method: "HEAD" });
     } catch {
+      if (this.timedOut) throw this.timedOut;
       this.notice(`could not reach ${url} to revalidate it; using the cached copy`);
       return null;
     }
@@ -268,9 +298,9 @@ export class ModelFetcher {
     const headers = from ? { Range: `bytes=${from}-`, ...(etag ? { "If-Range": etag } : {}) } : {};
     let resp;
     try {
-      resp = await fetch(url, { headers, signal: this.abort.signal });
+      resp = await this._fetch(url, { headers });
     } catch (e) {
-      throw sourceError("network_error", `network error fetching ${url}: ${e.message}`);
+      throw this.timedOut || sourceError("network_error", `network error fetching ${url}: ${describe(e)}`);
     }
     if (from && resp.status !== 206) {
       try {
@@ -320,19 +350,31 @@ export class ModelFetcher {
       resp.body?.cancel().catch(() => {}); // stop the download it would have been
       throw e;
     }
+    // The stall watchdog: MIN_PROGRESS bytes per timeout, or the load is given up.
+    let mark = 0;
+    let timer = null;
+    const arm = () => {
+      clearTimeout(timer);
+      mark = sink.loaded;
+      timer = setTimeout(() => this._expire(`${part.url} stalled: fewer than ${MIN_PROGRESS >> 10} KiB arrived ` +
+        `in ${this.timeoutMs / 1000} s (after ${sink.loaded} of ${size || "?"} bytes)`), this.timeoutMs);
+    };
     try {
       let body = resp.body;
+      arm();
       for (let attempt = 0; ; attempt++) {
         try {
           for await (const value of chunks(body)) {
             if (writer) writer = await this._cacheWrite(writer, value, part.url);
             sink.push(value);
+            if (sink.loaded - mark >= MIN_PROGRESS) arm();
             this.done.set(i, sink.loaded);
             this._report("download");
           }
           if (!size || sink.loaded >= size) break;
           throw new Error(`the connection closed after ${sink.loaded} of ${size} bytes`);
         } catch (e) {
+          if (this.timedOut) throw this.timedOut;
           if (e.code || this.abort.signal.aborted) throw e.code ? e : sourceError("network_error", e.message);
           const again = resumable && attempt < RETRIES
             ? await this._open(part.url, sink.loaded, etag).catch(() => null) : null;
@@ -368,6 +410,8 @@ export class ModelFetcher {
       if (writer) await writer.abort();
       sink.free();
       throw e;
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

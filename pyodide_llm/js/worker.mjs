@@ -123,7 +123,7 @@ async function load(id, p) {
     const fetcher = new modules.download.ModelFetcher(engine, store, progress, (message) => {
       notices.push(message);
       event(id, "notice", { message });
-    }, modules.store.readEntry, p.cache === "revalidate");
+    }, modules.store.readEntry, p.cache === "revalidate", p.timeout ?? modules.download.DEFAULT_TIMEOUT_S);
     regions = await fetcher.fetchAll(p.parts);
     sources = fetcher.sources;
   }

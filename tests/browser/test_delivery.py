@@ -265,6 +265,29 @@ _json.dumps({{"bad": bad, "listed": [(e.url, e.complete) for e in await cache.li
     assert plain_page.alive()
 
 
+def test_a_stalling_server_is_a_timed_out_error_within_the_timeout(keep):
+    """Issue 16: a server that stalls fails the load in about ``timeout=`` seconds, typed, whichever
+    read it stalls (Python's header read, or the worker's download), and the page goes on."""
+    r = run(keep, f"""
+import time
+await cache.clear()
+out = {{}}
+for name, query in (("header", "stall_all=1"), ("download", "stall=5000000")):
+    t = time.perf_counter()
+    out[name] = await failure(LLM.load("{MODEL}?" + query, n_ctx=256, timeout=2))
+    out[name + "_s"] = time.perf_counter() - t
+out["listed"] = [(e.url, e.complete) for e in await cache.list()]
+out["after"] = (await load_once("{MODEL}", n_ctx=256, cache=False))["text"]
+_json.dumps(out)
+""", timeout=120)
+    for name, said in (("header", "did not send the model's header within 2 s"), ("download", "stalled")):
+        assert r[name][:2] == ["ModelSourceError", "timed_out"], r[name]
+        assert said in r[name][2] and "timeout=" in r[name][2], r[name]
+        assert r[name + "_s"] < 20, r
+    assert r["listed"] == [] and r["after"] == GREEDY
+    keep_works(keep)
+
+
 def test_an_unknown_architecture_is_a_typed_error(keep):
     r = run(keep, 'bad = await failure(LLM.load("models/unknown-arch.gguf", n_ctx=128))\n_json.dumps(bad)')
     assert r[:2] == ["ModelLoadError", "unsupported_architecture"], r

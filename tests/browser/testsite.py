@@ -66,12 +66,16 @@ class FaultyHandler(Handler):
     not, stops after N bytes of body. The connection is closed where it stops,
     as when a network drops mid download. ``?slow=N``: a whole-file response
     sends N bytes, then trickles 4 KiB every 0.1 s (a download still running
-    when the test acts), until the client goes away.
+    when the test acts), until the client goes away. ``?stall=N``: a whole-file
+    response sends N bytes and then nothing; ``?stall_all=1``: every response
+    (the header's Range request too) sends its headers and then nothing.
     """
 
     def do_GET(self) -> None:
         query = parse_qs(urlsplit(self.path).query)
         ranged = "Range" in self.headers and self.ranges
+        if "stall_all" in query or ("stall" in query and not ranged):
+            return self._stall(int((query.get("stall") or ["0"])[0]))
         if "slow" in query and not ranged:
             return self._trickle(int(query["slow"][0]))
         cut = int((query.get("cut_every") or query.get("cut") or ["0"])[0])
@@ -93,6 +97,24 @@ class FaultyHandler(Handler):
             self.wfile.write(f.read(min(cut, end + 1 - start)))
         self.wfile.flush()
         self.close_connection = True
+
+    def _stall(self, first: int) -> None:
+        """Headers, ``first`` bytes of the file, then silence until the client leaves (30 s at most)."""
+        self.log.append(self.path)
+        path = Path(self.translate_path(self.path))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(path.stat().st_size))
+        self.end_headers()
+        self.close_connection = True
+        with open(path, "rb") as f:
+            self.wfile.write(f.read(first))
+        self.wfile.flush()
+        self.connection.settimeout(30)
+        try:
+            self.connection.recv(1)  # returns when the client closes (or the 30 s run out)
+        except OSError:
+            pass
 
     def _trickle(self, fast: int) -> None:
         self.log.append(self.path)

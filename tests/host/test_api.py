@@ -198,10 +198,25 @@ def test_unknown_option_and_bad_messages() -> None:
     run(main())
 
 
-@pytest.mark.parametrize("kw", [{"n_ctx": -1}, {"n_threads": 0}, {"variant": "wasm128"}, {"n_batch": 0}])
+@pytest.mark.parametrize("kw", [{"n_ctx": -1}, {"n_threads": 0}, {"variant": "wasm128"}, {"n_batch": 0},
+                                {"timeout": 0}, {"timeout": -5}, {"timeout": float("inf")}, {"timeout": "60"},
+                                {"timeout": 86401}])
 def test_invalid_load_options(kw) -> None:
     with pytest.raises(ValueError):
         run(load(FakeTransport(), **kw))
+
+
+def test_the_load_timeout_reaches_the_worker() -> None:
+    async def main():
+        t = FakeTransport()
+        await load(t, timeout=7.5)
+        await load(u := FakeTransport())
+        return t, u
+
+    t, u = run(main())
+    [(_, _, sent)] = [x for x in t.sent if x[1] == "load"]
+    [(_, _, default)] = [x for x in u.sent if x[1] == "load"]
+    assert sent["timeout"] == 7.5 and default["timeout"] == 60.0
 
 
 def test_context_overflow_is_typed_and_model_survives() -> None:

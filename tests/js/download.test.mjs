@@ -17,12 +17,22 @@ const MiB = 1 << 20;
 const FILE = randomBytes(3 * MiB + 12345);
 
 /** A fetcher without cache over a fresh fake memory; what it reported is kept on it. */
-function fetcher() {
+function fetcher(timeoutS = undefined) {
   const memory = new FakeMemory();
   const progress = [];
   const notices = [];
-  const f = new ModelFetcher(memory, null, (...a) => progress.push(a), (m) => notices.push(m), readEntry);
+  const f = new ModelFetcher(memory, null, (...a) => progress.push(a), (m) => notices.push(m), readEntry, false,
+    timeoutS);
   return Object.assign(f, { memory, progressSeen: progress, noticesSeen: notices });
+}
+
+/** fetchAll's failure with a 1 s timeout, and how long it took to come. */
+async function timedFailure(server, path) {
+  const f = fetcher(1);
+  const t0 = performance.now();
+  const e = await failure(f.fetchAll([{ url: server.url(path) }]));
+  assert.deepEqual(f.memory.audit(), CLEAN);
+  return [e, (performance.now() - t0) / 1000];
 }
 
 test("a file served normally arrives whole in an aligned region, with progress to the end", async () => {
@@ -225,4 +235,76 @@ test("readBlob: a File that yields more bytes than its size is load_failed; noth
   assert.equal(e.code, "load_failed");
   assert.match(e.message, /longer than the 1000 bytes it announced/);
   assert.deepEqual(memory.audit(), CLEAN);
+});
+
+// Slow and hostile servers (issue 16): each is a typed error within the timeout, nothing left behind.
+
+test("a server that accepts and never answers fails with timed_out after the timeout", async () => {
+  await withServer(() => {}, async (server) => {
+    const [e, took] = await timedFailure(server, "/m.gguf");
+    assert.equal(e.code, "timed_out");
+    assert.match(e.message, /sent no response within 1 s; LLM\.load\(timeout=\)/);
+    assert.ok(took >= 0.9 && took < 5, `${took} s`);
+  });
+});
+
+test("a server that sends headers and then stalls fails with timed_out", async () => {
+  await withServer((req, res) => {
+    res.writeHead(200, { "Content-Length": FILE.length });
+    res.write(FILE.subarray(0, 1000)); // and nothing more
+  }, async (server) => {
+    const [e, took] = await timedFailure(server, "/m.gguf");
+    assert.equal(e.code, "timed_out");
+    assert.match(e.message, /stalled: fewer than 64 KiB arrived in 1 s \(after 1000 of 3158073 bytes\)/);
+    assert.ok(took < 5, `${took} s`);
+  });
+});
+
+test("a server that trickles fails with timed_out; one that keeps pace does not", async () => {
+  const trickle = (bytesPerTick) => (req, res) => {
+    res.writeHead(200, { "Content-Length": FILE.length });
+    let at = 0;
+    const tick = setInterval(() => {
+      if (res.destroyed || at >= FILE.length) return clearInterval(tick);
+      res.write(FILE.subarray(at, at + bytesPerTick));
+      at += bytesPerTick;
+    }, 10);
+    res.on("close", () => clearInterval(tick));
+  };
+  await withServer(trickle(10), async (server) => { // 1 KB/s
+    const [e, took] = await timedFailure(server, "/m.gguf");
+    assert.equal(e.code, "timed_out");
+    assert.match(e.message, /stalled/);
+    assert.ok(took < 5, `${took} s`);
+  });
+  const small = FILE.subarray(0, 300 << 10);
+  await withServer((req, res) => { // 300 KiB at ~1 MB/s: slow, but over 64 KiB a second
+    res.writeHead(200, { "Content-Length": small.length });
+    let at = 0;
+    const tick = setInterval(() => {
+      if (res.destroyed) return clearInterval(tick);
+      if (at >= small.length) { clearInterval(tick); return res.end(); }
+      res.write(small.subarray(at, at + 10000));
+      at += 10000;
+    }, 10);
+  }, async (server) => {
+    const f = fetcher(1);
+    const [region] = await f.fetchAll([{ url: server.url("/s.gguf") }]);
+    assert.ok(f.memory.bytesOf(region).equals(small));
+    f.memory.freeBytes(region);
+    assert.deepEqual(f.memory.audit(), CLEAN);
+  });
+});
+
+test("a redirect loop fails with network_error naming it", async () => {
+  await withServer((req, res) => {
+    res.writeHead(302, { Location: req.url });
+    res.end();
+  }, async (server) => {
+    const [e, took] = await timedFailure(server, "/loop.gguf");
+    assert.equal(e.code, "network_error");
+    assert.match(e.message, /redirect/i);
+    assert.ok(took < 5, `${took} s`);
+    assert.ok(server.requests.length >= 10, `${server.requests.length} requests`);
+  });
 });
