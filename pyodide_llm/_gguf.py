@@ -13,6 +13,7 @@ fetch more and try again.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,7 +117,15 @@ class GGUFHeader:
     @property
     def split(self) -> tuple[int, int]:
         """(index, count) of a split GGUF (``split.no``/``split.count``), (0, 1) otherwise."""
-        return int(self.metadata.get("split.no", 0)), int(self.metadata.get("split.count", 1))
+        return _count(self.metadata, "split.no", 0), _count(self.metadata, "split.count", 1)
+
+
+def _count(metadata: dict[str, Any], key: str, default: int) -> int:
+    """An integer key that must be a count; anything else (a string, a float, a negative) is corruption."""
+    value = metadata.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise NotGGUFError(f"'{key}' is {value!r}, not a count: the header is corrupt")
+    return value
 
 
 class _Cursor:
@@ -198,7 +207,9 @@ def parse_header(data: bytes | memoryview) -> GGUFHeader:
             n *= d
         tname, block, size = GGML_TYPES.get(ttype, (f"type_{ttype}", 0, 0))
         tensors.append(TensorInfo(name, shape, tname, offset, n, n // block * size if block else None))
-    align = int(metadata.get("general.alignment", 32)) or 32
+    align = _count(metadata, "general.alignment", 32) or 32
+    if align & (align - 1) or align > 1 << 20:
+        raise NotGGUFError(f"'general.alignment' is {align}, not a power of two: the header is corrupt")
     header_size = (c.pos + align - 1) // align * align
     return GGUFHeader(version, metadata, tensors, header_size, lengths)
 
@@ -231,9 +242,11 @@ class GGUFInfo:
 
     @classmethod
     def from_header(cls, url: str, h: GGUFHeader, file_size: int | None) -> GGUFInfo:
-        def opt_int(key: str) -> int | None:
+        def opt_int(key: str) -> int | None:  # a sane count, or None (NaN, inf, negative, a string...)
             v = h.arch_value(key)
-            return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                return None
+            return int(v)
 
         tmpl = h.metadata.get("tokenizer.chat_template")
         return cls(url=url, architecture=h.architecture, n_params=h.n_params, quantization=h.quantization,
