@@ -255,7 +255,8 @@ class LLM:
 
     def chat(self, messages: Sequence[Message], *, tools: Any = None, tool_choice: Any = "auto",
              parallel_tool_calls: bool = False, enable_thinking: bool = True, json_schema: Any = None,
-             logprobs: bool = False, top_logprobs: int = 0, **sampling: Any) -> TokenStream:
+             logprobs: bool = False, top_logprobs: int = 0, parse_special: bool = False,
+             **sampling: Any) -> TokenStream:
         """Stream the answer to a conversation, rendered with the model's own chat template.
 
         ``messages`` are OpenAI-shaped dicts: ``role`` and ``content``; an assistant
@@ -291,15 +292,23 @@ class LLM:
         ``logprobs=True`` records each generated token's log-probability under the
         model in ``stream.logprobs`` (:class:`TokenLogprob`); ``top_logprobs=k``
         (0-20, implies ``logprobs``) adds its ``k`` best alternatives.
+
+        Message text stays text: a message that spells one of the template's control
+        tokens (``<|im_end|>``, ``<end_of_turn>``, ``<|eot_id|>``) gets the tokens of
+        those characters, never the control token, so it cannot close its turn or open
+        a system turn; the template's own markers are control tokens as always.
+        ``parse_special=True`` turns such text in messages into control tokens too
+        (llama.cpp's plain behaviour; only for messages you wrote yourself).
         """
         return self._chat(check_messages(messages), 0, None, tools=tools, tool_choice=tool_choice,
                           parallel_tool_calls=parallel_tool_calls, enable_thinking=enable_thinking,
-                          json_schema=json_schema, logprobs=logprobs, top_logprobs=top_logprobs, **sampling)
+                          json_schema=json_schema, logprobs=logprobs, top_logprobs=top_logprobs,
+                          parse_special=parse_special, **sampling)
 
     def _chat(self, msgs: list[Message], seq: int, session: Session | None, *, tools: Any = None,
               tool_choice: Any = "auto", parallel_tool_calls: bool = False, enable_thinking: bool = True,
               json_schema: Any = None, logprobs: bool = False, top_logprobs: int = 0,
-              **sampling: Any) -> TokenStream:
+              parse_special: bool = False, **sampling: Any) -> TokenStream:
         """``chat`` in engine sequence ``seq``; a session's history is fitted to n_ctx and read
         when the stream starts."""
         calls = chat_options(tools, tool_choice, parallel_tool_calls, enable_thinking,
@@ -307,8 +316,11 @@ class LLM:
         schema = _schema_option(json_schema, sampling)
         n_logprobs = logprobs_count(logprobs, top_logprobs)
         s = sampling_from_kwargs(sampling)
+        if not isinstance(parse_special, bool):
+            raise ValueError(f"parse_special must be True or False, got {parse_special!r}")
         request = {"messages": msgs, "add_generation_prompt": True, **calls.payload(),
-                   "parallel_tool_calls": parallel_tool_calls, "enable_thinking": enable_thinking}
+                   "parallel_tool_calls": parallel_tool_calls, "enable_thinking": enable_thinking,
+                   "parse_special": parse_special}
 
         async def prepare() -> tuple[dict[str, Any], tuple[str, ...]]:
             if session is not None:
@@ -316,7 +328,7 @@ class LLM:
                 await session.fit(s.max_tokens)
                 request["messages"] = check_messages(session._messages)
             fmt = await self._transport.call("chat_format", request)
-            payload = await self._begin(fmt["prompt"], s, n_logprobs)
+            payload = await self._begin(fmt["prompt"], s, n_logprobs, tokens=fmt["tokens"])
             payload["seq"] = session.seq if session is not None else seq
             _parse_with(payload, fmt, calls)
             await self._use_prompt_cache(payload, s)
@@ -409,10 +421,14 @@ class LLM:
                                "`await stream.aclose()` first (or load a second LLM)", "busy")
             await asyncio.wait_for(asyncio.shield(self._active.future), timeout=30)
 
-    async def _begin(self, prompt: str, s: Sampling, n_logprobs: int = -1) -> dict[str, Any]:
-        """The generate payload, once the model is free."""
+    async def _begin(self, prompt: str, s: Sampling, n_logprobs: int = -1,
+                     tokens: list[int] | None = None) -> dict[str, Any]:
+        """The generate payload, once the model is free; a chat's ``tokens`` (chat_format's,
+        message text kept from becoming control tokens) are generated from instead of the text."""
         await self._wait_idle()
-        payload = {"prompt": prompt, "max_tokens": s.max_tokens, "sampling": s.engine_payload()}
+        payload: dict[str, Any] = {"prompt": prompt, "max_tokens": s.max_tokens, "sampling": s.engine_payload()}
+        if tokens is not None:
+            payload["tokens"] = [int(t) for t in tokens]
         if n_logprobs >= 0:
             payload["logprobs"] = n_logprobs
         return payload
@@ -507,9 +523,7 @@ class LLM:
     async def _count_chat_tokens(self, messages: list[Message]) -> int:
         fmt = await self._transport.call("chat_format", {"messages": check_messages(messages),
                                                          "add_generation_prompt": True})
-        reply = await self._transport.call("tokenize", {"text": fmt["prompt"], "add_special": True,
-                                                        "parse_special": True})
-        return len(reply["tokens"])
+        return len(fmt["tokens"])
 
     # -- embeddings ---------------------------------------------------------------------
 

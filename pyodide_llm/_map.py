@@ -158,22 +158,27 @@ class MapJob:
     def __aiter__(self) -> MapJob:
         return self
 
-    async def _render(self) -> tuple[list[str], tuple[str, ...]]:
+    async def _render(self) -> tuple[list[str], list[str | list[int]], tuple[str, ...]]:
+        """Each row's prompt text (its checkpoint key) and what the engine generates from:
+        the text, or a chat's tokens (message text kept from becoming control tokens)."""
         prompts: list[str] = []
+        inputs: list[str | list[int]] = []
         stops = set(self._sampling.stop)
         for item in self._items:
             if isinstance(item, str):
                 prompts.append(item)
+                inputs.append(item)
                 continue
             fmt = await self._transport.call("chat_format", {"messages": item, "add_generation_prompt": True})
             prompts.append(str(fmt["prompt"]))
+            inputs.append([int(t) for t in fmt["tokens"]])
             stops.update(s for s in fmt.get("stops") or () if s)
-        return prompts, tuple(sorted(stops))
+        return prompts, inputs, tuple(sorted(stops))
 
     async def _start(self) -> None:
         self._started = True
         await self._hooks.begin()
-        prompts, stops = await self._render()
+        prompts, inputs, stops = await self._render()
         todo: list[int] = []
         keys: list[str] = []
         if self._checkpoint is not None:
@@ -213,7 +218,7 @@ class MapJob:
             if progress is not None:
                 progress(len(results), total, "map")
 
-        payload = {"items": [prompts[i] for i in todo], "max_tokens": self._sampling.max_tokens,
+        payload = {"items": [inputs[i] for i in todo], "max_tokens": self._sampling.max_tokens,
                    "sampling": self._sampling.engine_payload(), "concurrency": self._concurrency,
                    "stops": list(stops)}
         self.call = self._transport.start("generate_batch", payload, on_event)

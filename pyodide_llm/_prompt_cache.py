@@ -86,9 +86,12 @@ class PromptCache:
 
     async def prepare(self, transport: Transport, payload: dict[str, Any], seq: int) -> None:
         """Restore the best stored prefix of this prompt; ask for the prompt's state if none covers it."""
-        reply = await transport.call("tokenize", {"text": payload["prompt"], "add_special": True,
-                                                  "parse_special": True})
-        tokens = [int(t) for t in reply["tokens"]]
+        if "tokens" in payload:  # a chat: chat_format tokenized it
+            tokens = [int(t) for t in payload["tokens"]]
+        else:
+            reply = await transport.call("tokenize", {"text": payload["prompt"], "add_special": True,
+                                                      "parse_special": True})
+            tokens = [int(t) for t in reply["tokens"]]
         entries = [e for e in await self._entries() if e.model == self.model]
         best = max(entries, key=lambda e: e.common(tokens), default=None)
         common = best.common(tokens) if best is not None else 0

@@ -242,3 +242,30 @@ def cached_big_model(tokenizer_from: Path, root: Path, shape: Shape = LLAMA_8B,
     parts = write_model(shape, tokenizer_from, out / "model.gguf", "Q4_1", split_max_size)
     listing.write_text("\n".join(p.name for p in parts) + "\n")
     return parts
+
+
+def write_compute_abort(model: Path, dest: Path) -> None:
+    """``model`` with its output norm's weights declared F16 (the bytes stay F32's).
+
+    Why: llama.cpp loads it, then aborts when it computes (ggml's binary ops have no
+    F32 x F16 case: GGML_ABORT in binary-ops.cpp), the one kind of llama.cpp abort a
+    load cannot refuse; the browser tests show the engine's crash handling with it.
+    """
+    import struct
+
+    name = b"output_norm.weight"
+    with open(model, "rb") as f:
+        head = f.read(8 << 20)
+    at = head.find(struct.pack("<Q", len(name)) + name)
+    if at < 0:
+        raise ValueError(f"{model} has no {name.decode()} in its first 8 MiB")
+    n_dims_at = at + 8 + len(name)
+    (n_dims,) = struct.unpack_from("<I", head, n_dims_at)
+    type_at = n_dims_at + 4 + 8 * n_dims
+    shutil.copyfile(model, dest)
+    with open(dest, "r+b") as f:
+        f.seek(type_at)
+        if struct.unpack("<I", f.read(4))[0] != 0:
+            raise ValueError(f"{model}: {name.decode()} is not F32")
+        f.seek(type_at)
+        f.write(struct.pack("<I", 1))  # GGML_TYPE_F16

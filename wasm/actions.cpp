@@ -4,6 +4,7 @@
 // request never leaves the engine half-changed.
 #include "engine.h"
 #include "request.h"
+#include "abort_hook.h"
 #include "chat_io.h"
 #include "embed.h"
 #include "plm_abi.h"
@@ -222,7 +223,7 @@ std::map<std::string, Handler> make_handlers() {
                  throw EngineError(code::bad_request, "'tools' must be a list of OpenAI tool objects");
              }
              return chat_render(engine().model(), engine().chat_templates(), get_or<std::string>(r, "template", ""),
-                                r);
+                                engine().control_tokens(), r);
          }},
         {"chat_parse", [](const json & r) {
              auto text = r.find("text");
@@ -403,5 +404,7 @@ char * plm_action_async(const char * name, const char * request) { return plm_ac
 void plm_result_free(char * reply) { free(reply); }
 
 int32_t * plm_abort_flag(void) { return reinterpret_cast<int32_t *>(&plm::abort_flag_ref()); }
+
+int32_t * plm_crash_record(void) { return reinterpret_cast<int32_t *>(&plm::crash_record()); }
 
 }  // extern "C"

@@ -1,6 +1,7 @@
 // Chat rendering and parsing: llama.cpp's common/chat.h, JSON in and out (chat_io.h).
 #include "chat_io.h"
 
+#include "chat_tokens.h"
 #include "engine.h"
 
 #include "chat.h"
@@ -71,10 +72,32 @@ json message_json(const common_chat_msg & m) {
                 {"reasoning_content", m.reasoning_content}, {"tool_calls", calls}};
 }
 
+// llama.cpp's template application to an OpenAI-shaped request.
+common_chat_params apply_template(const common_chat_templates * tmpls, const json & req) {
+    common_chat_templates_inputs in;
+    in.use_jinja = true;
+    try {
+        in.messages = common_chat_msgs_parse_oaicompat(to_common(req.at("messages")));
+        if (req.contains("tools") && !req["tools"].is_null()) {
+            in.tools = common_chat_tools_parse_oaicompat(to_common(req["tools"]));
+        }
+        in.tool_choice = common_chat_tool_choice_parse_oaicompat(req.value("tool_choice", std::string("auto")));
+    } catch (const EngineError &) {
+        throw;
+    } catch (const std::exception & e) {
+        throw EngineError(code::bad_request, std::string("chat_format: ") + e.what());
+    }
+    in.parallel_tool_calls   = req.value("parallel_tool_calls", false);
+    in.add_generation_prompt = req.value("add_generation_prompt", true);
+    in.enable_thinking       = req.value("enable_thinking", true);
+    in.reasoning_format      = COMMON_REASONING_FORMAT_DEEPSEEK;  // reasoning goes to reasoning_content
+    return common_chat_templates_apply(tmpls, in);
+}
+
 }  // namespace
 
 json chat_render(const llama_model * model, const common_chat_templates * tmpls,
-                 const std::string & override_template, const json & req) {
+                 const std::string & override_template, const std::vector<ControlToken> & controls, const json & req) {
     common_chat_templates_ptr own;
     try {
         if (!override_template.empty()) {
@@ -84,25 +107,21 @@ json chat_render(const llama_model * model, const common_chat_templates * tmpls,
         if (!tmpls) {
             throw EngineError(code::template_failed, "the model has no usable chat template; pass one explicitly");
         }
-        common_chat_templates_inputs in;
-        in.use_jinja = true;
-        try {
-            in.messages = common_chat_msgs_parse_oaicompat(to_common(req.at("messages")));
-            if (req.contains("tools") && !req["tools"].is_null()) {
-                in.tools = common_chat_tools_parse_oaicompat(to_common(req["tools"]));
-            }
-            in.tool_choice = common_chat_tool_choice_parse_oaicompat(req.value("tool_choice", std::string("auto")));
-        } catch (const EngineError &) {
-            throw;
-        } catch (const std::exception & e) {
-            throw EngineError(code::bad_request, std::string("chat_format: ") + e.what());
-        }
-        in.parallel_tool_calls   = req.value("parallel_tool_calls", false);
-        in.add_generation_prompt = req.value("add_generation_prompt", true);
-        in.enable_thinking       = req.value("enable_thinking", true);
-        in.reasoning_format      = COMMON_REASONING_FORMAT_DEEPSEEK;  // reasoning goes to reasoning_content
-        const common_chat_params out = common_chat_templates_apply(tmpls, in);
+        const common_chat_params out = apply_template(tmpls, req);
 
+        // The prompt's tokens: message text never becomes a control token unless the
+        // caller asked for it (chat_tokens.h).
+        const llama_vocab * vocab = llama_model_get_vocab(model);
+        std::vector<std::string> literals;
+        json guarded;
+        if (!req.value("parse_special", false)) {
+            guarded = guard_request(req, controls, literals);
+        }
+        const std::vector<int32_t> tokens =
+            literals.empty() ? common_tokenize(vocab, out.prompt, true, true)
+                             : guarded_tokens(vocab, controls, apply_template(tmpls, guarded).prompt, literals);
+
+        const bool has_tools = req.contains("tools") && req["tools"].is_array() && !req["tools"].empty();
         json triggers = json::array();
         for (const auto & t : out.grammar_triggers) {
             triggers.push_back({{"type", (int) t.type}, {"value", t.value}});
@@ -111,9 +130,10 @@ json chat_render(const llama_model * model, const common_chat_templates * tmpls,
                       {"preserved_tokens", out.preserved_tokens}, {"generation_prompt", out.generation_prompt}};
         json syntax{{"format", (int) out.format}, {"format_name", common_chat_format_name(out.format)},
                     {"generation_prompt", out.generation_prompt}, {"parser", out.parser},
-                    {"reasoning", out.supports_thinking}, {"parse_tool_calls", !in.tools.empty()}};
-        return json{{"prompt", out.prompt}, {"stops", out.additional_stops}, {"sampling", sampling},
-                    {"syntax", syntax}, {"supports_thinking", out.supports_thinking}};
+                    {"reasoning", out.supports_thinking}, {"parse_tool_calls", has_tools}};
+        return json{{"prompt", out.prompt}, {"tokens", tokens}, {"guarded", literals.size()},
+                    {"stops", out.additional_stops}, {"sampling", sampling}, {"syntax", syntax},
+                    {"supports_thinking", out.supports_thinking}};
     } catch (const EngineError &) {
         throw;
     } catch (const std::exception & e) {

@@ -7,10 +7,13 @@
 // it comes from common/chat.h here; nothing of ours guesses at a format.
 #pragma once
 
+#include "chat_tokens.h"
+
 #include <nlohmann/json.hpp>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 struct common_chat_templates;
 struct common_params_sampling;
@@ -24,12 +27,15 @@ using json = nlohmann::ordered_json;
 // The "chat_format" action: messages (OpenAI shape: content may be null, with
 // tool_calls, tool_call_id, name), and optionally tools (OpenAI tool dicts),
 // tool_choice ("auto" | "required" | "none"), parallel_tool_calls,
-// enable_thinking, add_generation_prompt. `tmpls` is the model's template or the
-// load's override; `override_template` (non-empty) replaces it for this call.
-// Replies the prompt, extra stop strings, and what generation and parsing need:
-// "sampling" (grammar, lazy flag, triggers, preserved tokens) and "syntax".
+// enable_thinking, add_generation_prompt, parse_special. `tmpls` is the model's
+// template or the load's override; `override_template` (non-empty) replaces it for
+// this call; `controls` are the vocabulary's control tokens (chat_tokens.h).
+// Replies the prompt, its "tokens" (message text kept from becoming control tokens
+// unless parse_special; "guarded" counts the control texts kept as text), extra
+// stop strings, and what generation and parsing need: "sampling" (grammar, lazy
+// flag, triggers, preserved tokens) and "syntax".
 json chat_render(const llama_model * model, const common_chat_templates * tmpls,
-                 const std::string & override_template, const json & req);
+                 const std::string & override_template, const std::vector<ControlToken> & controls, const json & req);
 
 // Adds a rendered chat's grammar constraints ("sampling" of chat_render's reply,
 // sent back in a generate request as sampling.chat) to llama.cpp's sampler

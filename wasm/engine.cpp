@@ -4,6 +4,8 @@
 // look at its message queue (cancel, close) between tokens; the abort flag covers
 // the long calls (prompt prefill) through llama.cpp's abort callback.
 #include "engine.h"
+
+#include "abort_hook.h"
 #include "chat_io.h"
 #include "llama_log.h"
 
@@ -49,6 +51,7 @@ bool contains(const std::string & hay, const char * needle) { return hay.find(ne
 struct BackendInit {
     BackendInit() {
         install_log_capture();
+        install_abort_hook();
         llama_backend_init();
     }
 };
@@ -92,6 +95,8 @@ void Engine::unload() {
     generate_end();
     tmpls_.reset();
     chat_template_.clear();
+    controls_.clear();
+    controls_read_ = false;
     batch_end_all();
     for (Slot & sl : slots_) {
         sl = Slot{};
@@ -326,6 +331,15 @@ const llama_model * Engine::model() const {
 const common_chat_templates * Engine::chat_templates() const {
     require_model();
     return tmpls_.get();
+}
+
+const std::vector<ControlToken> & Engine::control_tokens() const {
+    require_model();
+    if (!controls_read_) {
+        controls_      = plm::control_tokens(vocab_);
+        controls_read_ = true;
+    }
+    return controls_;
 }
 
 common_sampler * Engine::make_sampler(const SamplingParams & s) {

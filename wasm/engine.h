@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "chat_tokens.h"
 #include "llama.h"
 
 struct llama_model;
@@ -163,6 +164,8 @@ class Engine {
     // null when neither parses). chat_io.h renders and parses chats with them.
     const llama_model * model() const;
     const common_chat_templates * chat_templates() const;
+    // The vocabulary's control tokens (chat_tokens.h), read once per load.
+    const std::vector<ControlToken> & control_tokens() const;
     // The persistent worker threads (null without them): a second context of the model
     // (embeddings) computes on the same threads, as a wasm engine has no others to start.
     ggml_threadpool * thread_pool() const { return tpool_; }
@@ -237,6 +240,8 @@ class Engine {
     llama_batch batch_{};    // for batch_step and decode_tokens: n_batch tokens, one sequence each
     std::unique_ptr<common_chat_templates, void (*)(common_chat_templates *)> tmpls_;
     std::string chat_template_;  // the load's override, if any
+    mutable std::vector<ControlToken> controls_;  // control_tokens(), filled on first use
+    mutable bool controls_read_ = false;
     bool generating_ = false;
     void attach_thread_pool(int32_t n);
 

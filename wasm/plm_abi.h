@@ -59,6 +59,14 @@ void plm_result_free(char * reply);
  */
 int32_t * plm_abort_flag(void);
 
+/*
+ * What llama.cpp said when it aborted (a GGML_ASSERT), in any thread: an int32 that
+ * becomes 1, then 1020 bytes of NUL-terminated message (abort_hook.h). A client that
+ * shares the memory reads it to see an engine that will never answer again.
+ * Static storage: do not free.
+ */
+int32_t * plm_crash_record(void);
+
 #ifdef __cplusplus
 }
 #endif

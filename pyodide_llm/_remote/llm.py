@@ -131,6 +131,9 @@ class RemoteLLM:
 
         The server applies the model's chat template (llama-server: ``--jinja``), the
         tool-call grammar and parser, and the JSON schema (``response_format``).
+        It also tokenizes the prompt: llama-server parses control-token text inside
+        messages (``<|im_end|>``) as control tokens, where :meth:`LLM.chat` keeps it
+        text; remove such text from untrusted messages before sending them.
         """
         body, _, schema = chat_body(self._info.model, check_messages(messages), tools=tools,
                                     tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls,

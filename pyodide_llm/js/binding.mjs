@@ -17,6 +17,18 @@ export class EngineError extends Error {
   }
 }
 
+/**
+ * The message of a crash record (Engine.crashFlag: {buffer, index, message, size}),
+ * or null while the flag is clear. Copies the bytes first: TextDecoder does not read
+ * shared memory. (client.mjs, a module of the page, reads the same record its way.)
+ */
+function readCrash(flag) {
+  if (!Atomics.load(new Int32Array(flag.buffer), flag.index)) return null;
+  const bytes = new Uint8Array(flag.buffer, flag.message, flag.size).slice();
+  const end = bytes.indexOf(0);
+  return new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
+}
+
 export class Engine {
   /**
    * @param {object} module  an instantiated emscripten module of one variant
@@ -31,6 +43,7 @@ export class Engine {
     const flag = this.ptrToNumber(flagPtr);
     this.abortIndex = flag >>> 2;
     if (flag % 4 !== 0) throw new Error("abort flag is not 4-byte aligned");
+    this.crashAt = this.ptrToNumber(module._plm_crash_record()); // int32 flag, then the message
     this.encoder = new TextEncoder();
     this.decoder = new TextDecoder();
     this.tail = Promise.resolve(); // the last asynchronous action (WebGPU builds)
@@ -169,6 +182,16 @@ export class Engine {
   /** Abort flag location, for a client that shares this module's memory. */
   get abortFlag() {
     return { buffer: this.module.HEAP32.buffer, index: this.abortIndex };
+  }
+
+  /** Where llama.cpp's abort is recorded (plm_crash_record), for a client that shares this memory. */
+  get crashFlag() {
+    return { buffer: this.module.HEAP32.buffer, index: this.crashAt >>> 2, message: this.crashAt + 4, size: 1020 };
+  }
+
+  /** What llama.cpp said when it aborted (a GGML_ASSERT), or null if it has not. */
+  crashMessage() {
+    return readCrash(this.crashFlag);
   }
 
   /**

@@ -15,6 +15,28 @@ export function crashed(message) {
 
 const badRequest = (message) => ({ ok: false, code: "bad_request", message });
 
+// What the page's Content-Security-Policy refused here (starting a worker is the page's
+// act, reported to the page; what a worker imports is reported in the worker).
+const violations = [];
+if (typeof globalThis.addEventListener === "function") {
+  globalThis.addEventListener("securitypolicyviolation", (e) => violations.push(e));
+}
+
+/** How often a client with pending requests looks at its engine's crash record. */
+const CRASH_POLL_MS = 250;
+
+/**
+ * The message in an engine's crash record ({buffer, index, message, size}: the
+ * worker's hello, laid out by binding.mjs's crashFlag), or null while it is clear.
+ * The bytes are copied first: TextDecoder does not read shared memory.
+ */
+function readCrash(flag) {
+  if (!Atomics.load(new Int32Array(flag.buffer), flag.index)) return null;
+  const bytes = new Uint8Array(flag.buffer, flag.message, flag.size).slice();
+  const end = bytes.indexOf(0);
+  return new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
+}
+
 /** Why `payload` is not a valid `type` request of `protocol`, or null. */
 function invalidRequest(protocol, type, payload) {
   const spec = protocol.requests[type];
@@ -189,6 +211,7 @@ const IDLE_MS = 60_000;
 export const IDLE_MAX_MEMORY = 1 << 30;
 
 let ended = 0;
+let started = 0;
 
 /** terminate() an engine worker, counted (endedEngines). */
 function end(worker) {
@@ -220,6 +243,11 @@ function takeIdle(key, nThreads) {
   if (entry.poolSize >= nThreads) return entry;
   end(entry.worker); // its thread pool is too small for this load
   return null;
+}
+
+/** How many engine workers this page has started (a live one is started and not ended). */
+export function startedEngines() {
+  return started;
 }
 
 /** End every idle engine worker now (their memory goes back to the browser). */
@@ -264,6 +292,7 @@ export class EngineClient {
       return { ok: true, client, build: reused.hello.build, reused: true };
     }
     const worker = spawn(files.worker, `pyodide_llm ${variant}`);
+    started += 1;
     const client = new EngineClient(worker, protocol);
     const r = await client.request("hello", {
       version: protocol.version, variant, n_threads: nThreads,
@@ -272,6 +301,14 @@ export class EngineClient {
     }).promise;
     if (!r.ok) {
       client.terminate();
+      const refused = r.code === "engine_crashed" && violations.find((e) => /^(worker|script|child)-src/.test(
+        e.effectiveDirective || e.violatedDirective || ""));
+      if (refused) {
+        return { ok: false, code: "blocked_by_csp", message: "the page's Content-Security-Policy does not let it " +
+          `start the engine's worker (${refused.effectiveDirective || refused.violatedDirective} does not allow ` +
+          `${String(refused.blockedURI).split(":")[0]}: URLs): add blob: to worker-src, or serve the package's ` +
+          "files from the site and load pyodide_llm/js/assets.mjs in the page (README, 'Strict pages')" };
+      }
       return r;
     }
     client._ready(key, nThreads, r);
@@ -282,6 +319,26 @@ export class EngineClient {
     this.parking = { key, poolSize, hello };
     this.abortFlag = hello.abort_flag && new Int32Array(hello.abort_flag.buffer);
     this.abortIndex = hello.abort_flag && hello.abort_flag.index;
+    this.crashFlag = hello.crash_flag || null;
+  }
+
+  /**
+   * While requests are pending, look at the engine's crash record every CRASH_POLL_MS
+   * (shared memory, threaded variants): llama.cpp aborting in a compute thread leaves
+   * the worker waiting at ggml's barrier forever, so no reply and no error would come.
+   */
+  _watch() {
+    if (!this.crashFlag || this.crashTimer || this.dead) return;
+    this.crashTimer = setInterval(() => {
+      const said = readCrash(this.crashFlag);
+      if (said !== null) this._die(`the engine crashed: llama.cpp aborted: ${said}`);
+      else if (!this.pending.size) this._unwatch();
+    }, CRASH_POLL_MS);
+  }
+
+  _unwatch() {
+    clearInterval(this.crashTimer);
+    this.crashTimer = null;
   }
 
   /** Send a request; returns {id, promise}. onEvent(name, data) gets its events. */
@@ -299,6 +356,7 @@ export class EngineClient {
       Atomics.store(this.abortFlag, this.abortIndex, 1);
     }
     this.worker.postMessage({ id, type, payload }, transfer);
+    this._watch();
     return { id, promise };
   }
 
@@ -339,6 +397,7 @@ export class EngineClient {
   _die(message, endWorker = true) {
     if (this.dead) return;
     this.dead = message;
+    this._unwatch();
     for (const [, p] of this.pending) p.resolve(crashed(message));
     this.pending.clear();
     if (endWorker) end(this.worker);

@@ -49,17 +49,43 @@ function yieldToEventLoop() {
   });
 }
 
+// What the page's Content-Security-Policy refused in this worker (it reports it here,
+// not to the page): an import or fetch that failed is explained by it.
+const violations = [];
+if (typeof self !== "undefined" && self.addEventListener) {
+  self.addEventListener("securitypolicyviolation", (e) => violations.push(e));
+}
+
+function cspBlocked() {
+  const e = violations[0];
+  if (!e) return null;
+  const scheme = String(e.blockedURI || "").split(":")[0];
+  return `${e.effectiveDirective || e.violatedDirective} does not allow ${scheme ? scheme + ": URLs" : "it"}`;
+}
+
 async function hello(id, p) {
   if (p.version !== PROTOCOL_VERSION) {
     return fail(id, "protocol_mismatch", `this engine worker speaks protocol ${PROTOCOL_VERSION}, the client ` +
       `${p.version}: the package's files are from different versions; reinstall pyodide_llm and reload the page`);
   }
   if (engine) return fail(id, "bad_request", "hello was already sent to this worker");
-  const { createEngine } = await import(p.binding_url);
-  modules.store = await import(p.store_url);
-  modules.download = await import(p.download_url);
-  const { default: factory } = await import(p.engine_url);
-  const wasmBinary = await (await fetch(p.wasm_url)).arrayBuffer();
+  let createEngine;
+  let factory;
+  let wasmBinary;
+  try {
+    ({ createEngine } = await import(p.binding_url));
+    modules.store = await import(p.store_url);
+    modules.download = await import(p.download_url);
+    ({ default: factory } = await import(p.engine_url));
+    wasmBinary = await (await fetch(p.wasm_url)).arrayBuffer();
+  } catch (e) {
+    await yieldToEventLoop(); // the violation is reported in a task of its own, after the failure
+    const blocked = cspBlocked();
+    if (!blocked) throw e;
+    return fail(id, "blocked_by_csp", `the page's Content-Security-Policy blocks the engine's files (${blocked}): ` +
+      "serve the package's files from the site and load pyodide_llm/js/assets.mjs in the page " +
+      "(`python -m pyodide_llm bundle` does both; README, 'Strict pages'), or allow what it names");
+  }
   engine = await createEngine(factory, {
     wasmBinary,
     mainScriptUrlOrBlob: p.engine_url, // pthread workers start from the same Blob URL
@@ -80,7 +106,7 @@ async function hello(id, p) {
   // whole, and a store into that copy would reach no one.
   const shared = typeof SharedArrayBuffer !== "undefined" && engine.abortFlag.buffer instanceof SharedArrayBuffer;
   reply(id, { ok: true, version: PROTOCOL_VERSION, variant: p.variant, build,
-    abort_flag: shared ? engine.abortFlag : null });
+    abort_flag: shared ? engine.abortFlag : null, crash_flag: shared ? engine.crashFlag : null });
 }
 
 let modelRegions = []; // the model files' bytes in linear memory: the mapped weights live here
@@ -99,6 +125,12 @@ function fetchedSince(since, urls) {
   return performance.getEntriesByType("resource")
     .filter((e) => e.startTime >= since && urls.has(e.name))
     .map((e) => ({ url: e.name, bytes: e.encodedBodySize }));
+}
+
+/** A trap's cause: llama.cpp's abort message when it aborted, else the error's own. */
+function why(err) {
+  const said = engine && engine.crashMessage();
+  return said ? `llama.cpp aborted: ${said}` : String(err && err.message);
 }
 
 async function load(id, p) {
@@ -123,7 +155,8 @@ async function load(id, p) {
     const fetcher = new modules.download.ModelFetcher(engine, store, progress, (message) => {
       notices.push(message);
       event(id, "notice", { message });
-    }, modules.store.readEntry, p.cache === "revalidate", p.timeout ?? modules.download.DEFAULT_TIMEOUT_S);
+    }, modules.store.readEntry, p.cache === "revalidate", p.timeout ?? modules.download.DEFAULT_TIMEOUT_S,
+    modules.store.withEntryLock);
     regions = await fetcher.fetchAll(p.parts);
     sources = fetcher.sources;
   }
@@ -161,7 +194,9 @@ async function generate(id, p) {
   try {
     // The abort flag is not cleared here: a cancel sent right after this request has
     // already set it (the client stores it at once), and must stop the prefill too.
-    await engine.action("generate_start", { prompt: p.prompt, sampling: p.sampling || {}, seq: p.seq ?? 0,
+    // tokens: a chat's prompt, tokenized by chat_format with message text kept as text.
+    const prompt = Array.isArray(p.tokens) ? { tokens: p.tokens } : { prompt: p.prompt };
+    await engine.action("generate_start", { ...prompt, sampling: p.sampling || {}, seq: p.seq ?? 0,
       ...(p.syntax ? { syntax: p.syntax } : {}) });
     if (p.save_prefix) { // the prompt's keys/values, for the client's prompt cache (before any token)
       const r = await engine.action("seq_save", { seq: p.seq ?? 0 });
@@ -272,8 +307,10 @@ function rowToken(row, s, p) {
 async function generateBatch(id, p) {
   if (generating !== null) return fail(id, "busy", "a generation is already running in this engine");
   const items = p.items;
-  if (!Array.isArray(items) || !items.length || items.some((x) => typeof x !== "string" || !x)) {
-    return fail(id, "bad_request", "items must be a non-empty list of non-empty prompt strings");
+  // An item is a prompt string, or a chat's tokens as chat_format gave them.
+  const usable = (x) => (typeof x === "string" && x) || (Array.isArray(x) && x.length && x.every(Number.isInteger));
+  if (!Array.isArray(items) || !items.length || !items.every(usable)) {
+    return fail(id, "bad_request", "items must be a non-empty list of non-empty prompt strings or token lists");
   }
   if (!Number.isInteger(p.max_tokens) || p.max_tokens < 1) {
     return fail(id, "bad_request", `max_tokens must be an integer >= 1, got ${p.max_tokens}`);
@@ -292,7 +329,8 @@ async function generateBatch(id, p) {
     const nCtx = (await engine.action("info")).info.n_ctx;
     const rows = [];
     for (let i = 0; i < items.length; i++) { // every row is read first: one that can never fit fails the call now
-      const { tokens } = await engine.action("tokenize", { text: items[i], add_special: true, parse_special: true });
+      const { tokens } = Array.isArray(items[i]) ? { tokens: items[i] }
+        : await engine.action("tokenize", { text: items[i], add_special: true, parse_special: true });
       if (tokens.length >= nCtx) {
         return fail(id, "context_overflow", `row ${i} has ${tokens.length} tokens but the context holds ${nCtx}; ` +
           "shorten it or load the model with a larger n_ctx");
@@ -447,9 +485,9 @@ async function onMessage(e) {
       fail(id, "gpu_device_lost", `the GPU device was lost (${lost.reason}: ${lost.message || "no message"}); ` +
         "the model is gone with it: load it again, with gpu=False to stay on the CPU");
     } else {
-      fail(id, "engine_crashed", `the engine crashed: ${err && err.message}`);
+      fail(id, "engine_crashed", `the engine crashed: ${why(err)}`);
     }
-    port.postMessage({ id: 0, event: "crashed", data: { message: String(err && err.message) } });
+    port.postMessage({ id: 0, event: "crashed", data: { message: why(err) } });
     port.close();
   }
 }

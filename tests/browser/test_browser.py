@@ -74,3 +74,33 @@ _json.dumps(outcome)
     assert r == "cancelled"
     loaded.wait_ended("the cancelled load's workers", "wasm32-mt", before)
     assert loaded.run("_json.dumps(len(await llm.tokenize('still here')) > 0)") is True
+
+
+@pytest.mark.parametrize("variant", ["wasm64-mt", "wasm32-st"])
+def test_an_abort_inside_llama_cpp_ends_its_engine_and_the_next_load_works(loaded, variant):
+    # aborts.gguf loads, then llama.cpp aborts as it computes (GGML_ABORT in ggml's binary
+    # ops, testsite.py): the worker's engine is gone, the page and the other model are not.
+    before = loaded.ended_engines()
+    r = loaded.run(f"""
+from pyodide_llm import LLM, EngineCrashedError
+bad = await LLM.load("models/aborts.gguf", n_ctx=128, variant={variant!r}, cache=False)
+try:
+    await bad.complete("The capital of France is", max_tokens=4).text()
+    outcome = "no error"
+except EngineCrashedError as e:
+    outcome = str(e)
+try:
+    await bad.tokenize("x")
+    after = "no error"
+except EngineCrashedError:
+    after = "EngineCrashedError"
+good = await LLM.load("models/smollm2.gguf", n_ctx=128, variant={variant!r}, cache=False)
+text = await good.complete("1, 2, 3, 4, 5,", max_tokens=4, temperature=0).text()
+await good.close(keep_engine=False)
+_json.dumps({{"outcome": outcome, "after": after, "text": text}})
+""", timeout=240)
+    assert "llama.cpp aborted" in r["outcome"] and "binary" in r["outcome"], r
+    assert r["after"] == "EngineCrashedError" and r["text"].startswith(" 6,"), r
+    # The client ended both engines: the crashed one, and the good one closed after it.
+    loaded.wait_for("the client to end both engines", lambda: loaded.ended_engines() >= before + 2)
+    assert loaded.run("_json.dumps(len(await llm.tokenize('still here')) > 0)") is True

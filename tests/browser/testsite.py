@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from pyodide_llm._host.serve import Handler
 from recipes.pins import cache_root
-from recipes.synthetic import cached_split, write_unknown_architecture
+from recipes.synthetic import cached_split, write_compute_abort, write_unknown_architecture
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>pyodide_llm test page</title></head>
@@ -54,6 +54,7 @@ def build_site(root: Path, pyodide_dist: Path, wheel: Path, model: Path) -> Path
         for part in parts:
             os.symlink(part, root / "models" / folder / part.name.replace(model.stem, "smollm2"))
     write_unknown_architecture(root / "models" / "unknown-arch.gguf")
+    write_compute_abort(model, root / "models" / "aborts.gguf")
     (root / "index.html").write_text(PAGE)
     return root
 

@@ -129,7 +129,8 @@ class FakeTransport(Transport):
             prompt = "".join(f"<|{m['role']}|>{text(m)}\n" for m in p["messages"]) + "<|assistant|>"
             choice = p.get("tool_choice", "auto")
             grammar = "root ::= call" if p.get("tools") and choice != "none" else ""
-            return {"ok": True, "prompt": prompt, "stops": [], "supports_thinking": self.thinking,
+            return {"ok": True, "prompt": prompt, "tokens": [ord(c) for c in prompt], "guarded": 0, "stops": [],
+                    "supports_thinking": self.thinking,
                     "syntax": {"format": 1, "parser": "fake", "tools": [t["function"]["name"]
                                                                       for t in p.get("tools") or []]},
                     "sampling": {"grammar": grammar, "grammar_lazy": choice == "auto", "grammar_triggers": [],
@@ -242,6 +243,8 @@ class FakeTransport(Transport):
 
     async def _generate_batch(self, rid: int, p: dict[str, Any], on_event: EventHandler | None, fut) -> None:
         """Rows finish shortest answer first (not in order), one token of every running row per step."""
+        # a chat row comes as chat_format's tokens: the fake's tokens are characters
+        p = dict(p, items=[x if isinstance(x, str) else "".join(chr(t) for t in x) for x in p["items"]])
         if self.running is not None:
             fut.set_result({"ok": False, "code": "busy", "message": "busy"})
             return

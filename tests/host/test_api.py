@@ -72,6 +72,23 @@ def test_chat_streams_pieces_and_records_stats() -> None:
     assert stats.generated_tokens == 4 and stats.decode_tokens_per_s == pytest.approx(50.0)
 
 
+def test_chat_generates_from_chat_formats_tokens_and_passes_parse_special() -> None:
+    t = FakeTransport()
+
+    async def main():
+        llm = await load(t)
+        await collect(llm.chat(CHAT, max_tokens=4))
+        await collect(llm.chat(CHAT, max_tokens=4, parse_special=True))
+        with pytest.raises(ValueError, match="parse_special must be True or False"):
+            llm.chat(CHAT, parse_special=1)
+
+    run(main())
+    formats = [p for _, ty, p in t.sent if ty == "chat_format"]
+    assert [f["parse_special"] for f in formats] == [False, True]  # the engine keeps message text by default
+    gens = [p for _, ty, p in t.sent if ty == "generate"]
+    assert len(gens) == 2 and all(g["tokens"] == [ord(c) for c in g["prompt"]] for g in gens)
+
+
 def test_multibyte_characters_split_across_tokens_never_half_shown() -> None:
     toks = [b"caf", b"\xc3", b"\xa9 ", b"\xf0\x9f", b"\x98", b"\x80!", b"\xe2\x82", b"\xac"]
 

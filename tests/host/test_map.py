@@ -44,7 +44,8 @@ def test_one_batch_request_carries_every_row_rendered() -> None:
     run(go())
     (_, _, p), = [x for x in t.sent if x[1] == "generate_batch"]
     assert p["concurrency"] == 3 and p["max_tokens"] == 7 and p["stops"] == ["zz"]
-    assert p["items"][:3] == ITEMS[:3] and p["items"][3] == "<|user|>a chat row\n<|assistant|>"
+    # a chat row goes as chat_format's tokens (the fake's tokens are characters)
+    assert p["items"][:3] == ITEMS[:3] and p["items"][3] == [ord(c) for c in "<|user|>a chat row\n<|assistant|>"]
     assert t.count("chat_format") == 1  # only the message-list row is rendered
 
 

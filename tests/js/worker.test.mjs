@@ -12,7 +12,7 @@ import { test } from "node:test";
 
 import { endIdleEngines, EngineClient, IDLE_MAX_MEMORY, idleEngines } from "../../pyodide_llm/js/client.mjs";
 import { PROTOCOL_VERSION } from "../../pyodide_llm/js/worker.mjs";
-import { GPU_LOST, TRAP } from "./fixtures/fake_binding.mjs";
+import { ABORT, ABORT_IN_THREAD, ABORT_MESSAGE, GPU_LOST, TRAP } from "./fixtures/fake_binding.mjs";
 import { CLEAN, sha256Of } from "./fixtures/fake_memory.mjs";
 import { FIXTURES, JS_DIR, PROTOCOL, replyProblems, Wire } from "./helpers.mjs";
 import { sendFile, startServer } from "./server.mjs";
@@ -445,6 +445,37 @@ test("a trap in the engine: the worker says crashed, every pending request ends 
   assert.equal(s.spawned[0].worker.terminated, true);
   assert.equal((await s.client.request("info").promise).code, "engine_crashed");
   assertTableKept(s);
+});
+
+test("llama.cpp aborting (GGML_ASSERT): engine_crashed says what it asserted, not just 'unreachable'", async (t) => {
+  const s = await startEngine(t);
+  await loadBytes(s);
+  const r = await ask(s, "tokenize", { text: ABORT });
+  assert.deepEqual([r.code, r.message], ["engine_crashed", `the engine crashed: llama.cpp aborted: ${ABORT_MESSAGE}`]);
+  assert.equal((await ask(s, "info")).message, `the engine crashed: llama.cpp aborted: ${ABORT_MESSAGE}`);
+  assert.equal(s.spawned[0].worker.terminated, true);
+  assertTableKept(s);
+});
+
+test("an abort in a compute thread leaves the worker silent: the client sees the crash record and ends it",
+  async (t) => {
+    const s = await startEngine(t, { variant: "wasm32-mt", nThreads: 2 });
+    assert.ok(s.client.crashFlag.buffer instanceof SharedArrayBuffer, "the record is handed over in shared memory");
+    await loadBytes(s);
+    // Without the poll this request would wait forever (the runner's timeout ends the test).
+    const r = await ask(s, "tokenize", { text: ABORT_IN_THREAD });
+    assert.deepEqual([r.code, r.message], ["engine_crashed", `the engine crashed: llama.cpp aborted: ${ABORT_MESSAGE}`]);
+    assert.equal((await ask(s, "info")).code, "engine_crashed", "the engine is gone for the requests after it");
+    assert.equal(s.spawned[0].worker.terminated, true);
+    assert.equal(s.client.crashTimer, null, "the poll stops with the client");
+  });
+
+test("a client with no pending request stops looking at the crash record", async (t) => {
+  const s = await startEngine(t, { variant: "wasm32-mt", nThreads: 2 });
+  await loadBytes(s);
+  assert.notEqual(s.client.crashTimer, null);
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(s.client.crashTimer, null);
 });
 
 test("after terminate(), pending and new requests resolve with engine_crashed", async (t) => {
