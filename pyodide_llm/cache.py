@@ -89,17 +89,24 @@ async def usage() -> dict[str, int]:
 async def delete(url: str | Sequence[str], *, storage: str = "auto") -> int:
     """Remove a cached model: a URL (page-relative is fine), a split model's first URL or its part list.
 
-    Returns the number of files that were cached.
+    Returns the number of files that were cached. A file that a page of this site
+    is downloading or reading (another tab's load, or one in this page) is deleted
+    once that is done; if it is not done within 10 s, :class:`CacheError`
+    (``cache_busy``) and the file stays.
     """
     store = await _store(storage)
     if store is None:
         return 0
     removed = 0
+    b = browser("pyodide_llm.cache")
     for part in model_parts(url):
-        href = browser("pyodide_llm.cache").absolute_url(part.url)
+        href = b.absolute_url(part.url)
         if await store.lookup(href) is not None:
             removed += 1
-        await store.remove(href)
+        try:
+            await store.removeWhenFree(href)
+        except Exception as e:  # a JS Error with a protocol code (cache_busy)
+            raise b.js_error(e, "cache_busy") from None
     return removed
 
 

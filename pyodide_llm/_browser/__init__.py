@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .engine import JsTransport, detect, start_engine
 from .fetch import absolute_url, is_blob, prefix_fetcher
-from .store import open_store, storage_estimate
+from .store import js_error, open_store, storage_estimate
 
-__all__ = ["JsTransport", "absolute_url", "detect", "is_blob", "open_store", "prefix_fetcher", "start_engine",
-           "storage_estimate"]
+__all__ = ["JsTransport", "absolute_url", "detect", "is_blob", "js_error", "open_store", "prefix_fetcher",
+           "start_engine", "storage_estimate"]

@@ -12,6 +12,8 @@ Layout of OUT::
     site.json                  {"wheel": ..., "model": ..., "embed_model": ...} read by the page
     pyscript.json              PyScript's config (interpreter + our wheel), PyScript examples only
     pyodide/  pyscript/  wheels/  models/
+    pyodide_llm/js/  pyodide_llm/_wasm/   the wheel's JS and engines, served (pages with a strict
+                                          Content-Security-Policy: the page loads js/assets.mjs)
     _headers  vercel.json  .htaccess   COOP/COEP for Netlify / Cloudflare Pages, Vercel, Apache
 """
 
@@ -93,6 +95,22 @@ def place(src: Path, dest: Path) -> None:
         shutil.copy2(src, dest)
 
 
+def serve_package_files(wheel: Path, dest: Path) -> None:
+    """The wheel's ``js/`` and ``_wasm/`` under ``dest``, served by the site.
+
+    Why: a page with a strict Content-Security-Policy cannot run them from Blob URLs;
+    with ``js/assets.mjs`` loaded, the package takes them from here (files.py). They
+    come from the site's own wheel, so they are the installed package's own.
+    """
+    with zipfile.ZipFile(wheel) as z:
+        for name in z.namelist():
+            rel = name.removeprefix("pyodide_llm/")
+            if rel != name and rel.split("/")[0] in ("js", "_wasm") and not name.endswith("/"):
+                target = dest / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(z.read(name))
+
+
 def write_header_files(out: Path) -> None:
     """The files common static hosts read to send COOP/COEP (threads need cross-origin isolation)."""
     lines = "".join(f"  {k}: {v}\n" for k, v in ISOLATION.items())
@@ -153,6 +171,7 @@ def bundle(out: Path, example: str, pyodide: Path, *, pyscript: Path | None = No
     else:
         shutil.copy2(wheel, out / "wheels" / wheel.name)
         wheel_name = wheel.name
+    serve_package_files(out / "wheels" / wheel_name, out / "pyodide_llm")
     site = {"wheel": f"./wheels/{wheel_name}", "model": None, "embed_model": None}
     for key, path in (("model", model), ("embed_model", embed_model)):
         if path is not None:

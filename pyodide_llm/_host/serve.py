@@ -35,6 +35,7 @@ class Handler(SimpleHTTPRequestHandler):
                       ".whl": "application/zip", ".json": "application/json"}
     isolated = False
     ranges = True
+    csp: str | None = None  # a Content-Security-Policy for every response (tests of strict pages)
     # Class-level on purpose: each server makes a subclass with its own list, shared by its requests.
     log: ClassVar[list[str]] = []
 
@@ -45,6 +46,8 @@ class Handler(SimpleHTTPRequestHandler):
                 self.send_header(name, value)
         if self.ranges:
             self.send_header("Accept-Ranges", "bytes")
+        if self.csp:
+            self.send_header("Content-Security-Policy", self.csp)
         super().end_headers()
 
     def do_GET(self) -> None:
@@ -95,9 +98,11 @@ class _Server(ThreadingHTTPServer):
 class StaticServer:
     """Serve ``root`` on 127.0.0.1 (free port) in a thread; stop with :meth:`stop`."""
 
-    def __init__(self, root: Path, isolated: bool, ranges: bool = True, base: type[Handler] = Handler) -> None:
+    def __init__(self, root: Path, isolated: bool, ranges: bool = True, base: type[Handler] = Handler,
+                 csp: str | None = None) -> None:
         self.requests: list[str] = []
-        handler = type("Handler", (base,), {"isolated": isolated, "ranges": ranges, "log": self.requests})
+        handler = type("Handler", (base,), {"isolated": isolated, "ranges": ranges, "log": self.requests,
+                                            "csp": csp})
         self.root = root
         self.httpd = _Server(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
         self.port = self.httpd.server_address[1]

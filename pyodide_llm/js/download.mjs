@@ -140,10 +140,14 @@ class RegionSink {
  * @param {Function} notice    (message) for what the user should know, e.g. a damaged cache entry
  * @param {Function} readEntry store.mjs's readEntry (this module has no imports)
  * @param {boolean} revalidate  ask the server (HEAD) whether a cached file changed before using it
+ * @param {number} timeoutS  seconds a response or a stalled download is waited for
+ * @param {Function} withEntryLock store.mjs's withEntryLock (one page at a time per cached URL)
  */
 export class ModelFetcher {
-  constructor(engine, store, progress, notice, readEntry, revalidate = false, timeoutS = DEFAULT_TIMEOUT_S) {
+  constructor(engine, store, progress, notice, readEntry, revalidate = false, timeoutS = DEFAULT_TIMEOUT_S,
+    withEntryLock = (url, fn) => fn()) {
     this.engine = engine;
+    this.withEntryLock = withEntryLock;
     this.timeoutMs = timeoutS * 1000;
     this.timedOut = null; // the timed_out error, once a wait ran out (every part then stops)
     this.store = store;
@@ -218,18 +222,27 @@ export class ModelFetcher {
   }
 
   async _fetchOne(i, part) {
-    if (this.store) {
-      const cached = await this.store.lookup(part.url);
-      const damaged = cached && (cached.damaged || (!cached.meta.checksum && "it has no checksum") ||
-        (part.sha256 && cached.meta.sha256 && cached.meta.sha256 !== part.sha256 && "not the requested sha256") ||
-        (this.revalidate && await this._changedOnServer(part.url, cached.meta)));
-      if (cached && !damaged) {
-        const region = await this._readCached(i, part, cached);
-        if (region) return region;
-      } else if (cached) {
-        await this.store.remove(part.url);
-        this.notice(`the cached copy of ${part.url} is unusable (${damaged}); downloading it again`);
-      }
+    if (!this.store) return this._download(i, part);
+    // One page at a time per URL (store.mjs withEntryLock): a second tab waits, then reads
+    // what the first stored; a delete waits for the read.
+    return this.withEntryLock(part.url, () => this._fetchStored(i, part), {
+      signal: this.abort.signal,
+      busy: () => this.notice(`another page of this site is downloading or reading ${part.url}; ` +
+        "waiting for it, then loading its copy from the cache"),
+    });
+  }
+
+  async _fetchStored(i, part) {
+    const cached = await this.store.lookup(part.url);
+    const damaged = cached && (cached.damaged || (!cached.meta.checksum && "it has no checksum") ||
+      (part.sha256 && cached.meta.sha256 && cached.meta.sha256 !== part.sha256 && "not the requested sha256") ||
+      (this.revalidate && await this._changedOnServer(part.url, cached.meta)));
+    if (cached && !damaged) {
+      const region = await this._readCached(i, part, cached);
+      if (region) return region;
+    } else if (cached) {
+      await this.store.remove(part.url);
+      this.notice(`the cached copy of ${part.url} is unusable (${damaged}); downloading it again`);
     }
     return this._download(i, part);
   }

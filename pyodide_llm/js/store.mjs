@@ -19,6 +19,33 @@ function storeError(code, message) {
 
 const MiB = (n) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
+/** How long a delete waits for the pages that are reading or writing the entry. */
+export const DELETE_WAIT_MS = 10_000;
+
+/**
+ * Run `fn` holding the entry's Web Lock, exclusive, across every page and worker of
+ * the origin. Why: two tabs loading one URL would download it twice and write one
+ * file at once; a delete in one tab would cut a read in another. With the lock the
+ * second tab waits and then reads what the first stored, and a delete waits for the
+ * read. A lock dies with its page or worker, so a closed tab frees it. `busy` runs
+ * if the lock is held elsewhere, before waiting; `signal` ends the wait (an
+ * AbortError). Without Web Locks (node) `fn` runs at once.
+ */
+export async function withEntryLock(url, fn, { busy = null, signal = undefined } = {}) {
+  const locks = globalThis.navigator?.locks;
+  if (!locks) return fn();
+  const name = `pyodide_llm-model:${url}`;
+  let ran = false;
+  const result = await locks.request(name, { ifAvailable: true }, async (lock) => {
+    if (!lock) return undefined;
+    ran = true;
+    return fn();
+  });
+  if (ran) return result;
+  if (busy) busy();
+  return locks.request(name, { signal }, fn);
+}
+
 /** Storage key of a URL: 32 hex digits of its SHA-256. */
 async function keyOf(url) {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(url));
@@ -40,6 +67,17 @@ async function ensureRoom(size, reserved) {
 
 function isQuotaError(e) {
   return e && (e.name === "QuotaExceededError" || /quota/i.test(String(e.message)));
+}
+
+/** store.remove(url) under the entry's lock; cache_busy if the lock stays taken for `waitMs`. */
+export async function lockedRemove(store, url, waitMs = DELETE_WAIT_MS) {
+  try {
+    await withEntryLock(url, () => store.remove(url), { signal: AbortSignal.timeout(waitMs) });
+  } catch (e) {
+    if (e.name !== "TimeoutError" && e.name !== "AbortError") throw e;
+    throw storeError("cache_busy", `${url} is being downloaded or read by a page of this site (another tab, ` +
+      `or a load in this one); it was not deleted: try again once that load has finished`);
+  }
 }
 
 class OpfsStore {
@@ -158,6 +196,11 @@ class OpfsStore {
     await this._remove(`${key}.gguf`);
   }
 
+  /** remove(), once no page is reading or writing the entry; cache_busy after DELETE_WAIT_MS. */
+  async removeWhenFree(url) {
+    return lockedRemove(this, url);
+  }
+
   /** Every entry's metadata; interrupted downloads appear with complete: false. */
   async list() {
     const names = new Map();
@@ -270,6 +313,10 @@ class CacheApiStore {
     const key = await keyOf(url);
     await this.cache.delete(this._req(`${key}.json`));
     await this.cache.delete(this._req(`${key}.gguf`));
+  }
+
+  async removeWhenFree(url) {
+    return lockedRemove(this, url);
   }
 
   async list() {

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 
 import { ModelFetcher } from "../../pyodide_llm/js/download.mjs";
-import { openStore, readEntry } from "../../pyodide_llm/js/store.mjs";
+import { lockedRemove, openStore, readEntry, withEntryLock } from "../../pyodide_llm/js/store.mjs";
 import { checksumOf, CLEAN, FakeMemory, sha256Of } from "./fixtures/fake_memory.mjs";
 import { failure } from "./helpers.mjs";
 import { sendFile, startServer, withServer } from "./server.mjs";
@@ -79,12 +79,12 @@ class MemoryStore {
   }
 }
 
-function fetcher(store, { revalidate = false } = {}) {
+function fetcher(store, { revalidate = false, locks = false } = {}) {
   const memory = new FakeMemory();
   const notices = [];
   const progress = [];
   const f = new ModelFetcher(memory, store, (loaded, total, stage) => progress.push({ loaded, total, stage }),
-    (m) => notices.push(m), readEntry, revalidate);
+    (m) => notices.push(m), readEntry, revalidate, undefined, locks ? withEntryLock : undefined);
   return Object.assign(f, { memory, noticesSeen: notices, progressSeen: progress });
 }
 
@@ -311,5 +311,48 @@ test("a storage failure other than the quota loads the model uncached, with a no
     assert.deepEqual(f.noticesSeen, [`caching ${url} failed (the disk is gone); the model loads without being cached`]);
     assert.equal(store.meta.has(url), false);
     assert.equal(store.open, 0, "the entry was aborted");
+  });
+});
+
+
+// Web Locks (node has navigator.locks, as browsers do): pages of one origin, here two
+// fetchers, share one lock per URL.
+test("two loads of one URL at once: one download, the second waits and reads the cached copy", async () => {
+  const slow = (req, res) => setTimeout(() => sendFile(req, res, FILE), 300);
+  await withServer(slow, async (server) => {
+    const store = new MemoryStore();
+    const url = server.url("/same.gguf");
+    const [a, b] = [fetcher(store, { locks: true }), fetcher(store, { locks: true })];
+    const [[ra], [rb]] = await Promise.all([a.fetchAll([{ url }]), b.fetchAll([{ url }])]);
+    assert.ok(a.memory.bytesOf(ra).equals(FILE) && b.memory.bytesOf(rb).equals(FILE));
+    assert.deepEqual([a.sources, b.sources], [["network"], ["cache"]]);
+    assert.equal(server.requests.length, 1, "one download");
+    assert.match(b.noticesSeen.join(" "), /another page of this site is downloading or reading/);
+    a.memory.freeBytes(ra);
+    b.memory.freeBytes(rb);
+    assert.deepEqual([a.memory.audit(), b.memory.audit()], [CLEAN, CLEAN]);
+  });
+});
+
+test("a delete waits for the load that holds the entry; one held too long is cache_busy", async () => {
+  const slow = (req, res) => setTimeout(() => sendFile(req, res, FILE), 300);
+  await withServer(slow, async (server) => {
+    const store = new MemoryStore();
+    const url = server.url("/held.gguf");
+    const f = fetcher(store, { locks: true });
+    const loading = f.fetchAll([{ url }]);
+    await new Promise((r) => setTimeout(r, 50)); // the load holds the lock now
+    await lockedRemove(store, url, 5000); // waits for it, then deletes what it stored
+    const [region] = await loading;
+    assert.ok(f.memory.bytesOf(region).equals(FILE), "the load was not cut by the delete");
+    f.memory.freeBytes(region);
+    assert.equal(await store.lookup(url), null, "deleted after the load");
+
+    let release;
+    const held = navigator.locks.request(`pyodide_llm-model:${url}`, () => new Promise((r) => (release = r)));
+    await new Promise((r) => setTimeout(r, 20));
+    await assert.rejects(lockedRemove(store, url, 200), (e) => e.code === "cache_busy" && /not deleted/.test(e.message));
+    release();
+    await held;
   });
 });
