@@ -2,7 +2,7 @@
 # checked subprocess calls) so that errors name their cause and fix.
 PYTHON ?= python3
 
-.PHONY: bench demo lint wasm native serve-model test-remote wheel test test-host test-js test-node test-gpu test-browser test-pyodide help example-chat example-data-app example-jupyterlite
+.PHONY: bench soak demo lint wasm native serve-model test-remote wheel test test-host test-js test-node test-gpu test-browser test-pyodide help example-chat example-data-app example-jupyterlite
 
 help:
 	@echo "make demo       stream a chat answer from SmolLM2 in headless Chromium, then serve the page"
@@ -12,6 +12,7 @@ help:
 	@echo "make serve-model MODEL=m.gguf [PORT=8080]   llama-server on 127.0.0.1 for LLM.connect"
 	@echo "make lint       ruff, mypy --strict (the package) and ESLint (the JS); the tools are pinned"
 	@echo "make test       run every test tier"
+	@echo "make soak       long use in one page, the loader and header fuzzers at full size; ends SOAK ok|FAIL"
 	@echo "make test-host  run the host tests (recipes' failure paths)"
 	@echo "make test-remote  run LLM.connect's tests against real llama-server processes"
 	@echo "make test-js    run the JS tests (client, worker, download, store; fake engine, no wasm build)"
@@ -35,6 +36,11 @@ example-jupyterlite: wheel
 bench:
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+# Not part of `make test` (tens of minutes); its short versions are (test_soak.py, the fuzzers' defaults).
+soak: wheel
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+	$(PYTHON) -m recipes.soak $(SOAK_ARGS)
 
 wasm:
 	$(PYTHON) -m recipes.build wasm
