@@ -22,7 +22,7 @@ export class EngineError extends Error {
  * or null while the flag is clear. Copies the bytes first: TextDecoder does not read
  * shared memory. (client.mjs, a module of the page, reads the same record its way.)
  */
-function readCrash(flag) {
+export function readCrash(flag) {
   if (!Atomics.load(new Int32Array(flag.buffer), flag.index)) return null;
   const bytes = new Uint8Array(flag.buffer, flag.message, flag.size).slice();
   const end = bytes.indexOf(0);

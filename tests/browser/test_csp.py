@@ -6,9 +6,9 @@ pyodide_llm/) with two pages of ours beside it, all served with a CSP header:
 - STRICT (the issue's policy) on a plain Pyodide page that loads
   pyodide_llm/js/assets.mjs: the engine runs from the site's own files, nothing is
   evaluated, and the page records no violation;
-- STRICT (no eval) or CHAT_CSP (eval, but no blob: scripts) on a page that does not:
-  ``LLM.load`` raises UnsupportedEnvironmentError (``blocked_by_csp``) naming what the
-  policy refuses, and the page lives on;
+- on a page that does not, four policies refusing a different step of the default
+  (Blob URL) start: ``LLM.load`` raises UnsupportedEnvironmentError (``blocked_by_csp``)
+  naming what the policy refuses, and the page lives on;
 - CHAT_CSP, the chat example's documented minimal policy (README, "Strict pages"):
   PyScript itself compiles code with Function(), so it needs 'unsafe-eval'; the
   example streams an answer.
@@ -99,8 +99,15 @@ def test_the_engine_runs_on_a_strict_page_from_the_sites_own_files(site, browser
         server.stop()
 
 
-@pytest.mark.parametrize(("policy", "named"), [(STRICT, "unsafe-eval"), (CHAT_CSP, "blob:")],
-                         ids=["no-eval", "no-blob-scripts"])
+# Where each refusal is met: the page's eval, the page's import of a Blob URL, the page
+# starting the worker (client.mjs), the worker fetching the wasm (worker.mjs).
+BLOB_SCRIPTS = "default-src 'self'; script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval' blob:"
+
+
+@pytest.mark.parametrize(("policy", "named"), [
+    (STRICT, "unsafe-eval"), (CHAT_CSP, "blob: scripts"), (BLOB_SCRIPTS + "; worker-src 'self'", "worker-src"),
+    (BLOB_SCRIPTS + "; worker-src 'self' blob:", "connect-src")],
+    ids=["no-eval", "no-blob-scripts", "no-blob-workers", "no-blob-fetch"])
 def test_a_strict_page_without_the_sites_files_gets_a_typed_error(site, browser, policy, named):
     server = StaticServer(site, isolated=True, csp=policy)
     try:

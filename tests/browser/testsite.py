@@ -101,13 +101,7 @@ class FaultyHandler(Handler):
 
     def _stall(self, first: int) -> None:
         """Headers, ``first`` bytes of the file, then silence until the client leaves (30 s at most)."""
-        self.log.append(self.path)
-        path = Path(self.translate_path(self.path))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(path.stat().st_size))
-        self.end_headers()
-        self.close_connection = True
+        path = self._whole_file_headers()
         with open(path, "rb") as f:
             self.wfile.write(f.read(first))
         self.wfile.flush()
@@ -117,7 +111,8 @@ class FaultyHandler(Handler):
         except OSError:
             pass
 
-    def _trickle(self, fast: int) -> None:
+    def _whole_file_headers(self) -> Path:
+        """The headers of a whole-file 200 answer (its true length; the connection closes after); its path."""
         self.log.append(self.path)
         path = Path(self.translate_path(self.path))
         self.send_response(200)
@@ -125,6 +120,10 @@ class FaultyHandler(Handler):
         self.send_header("Content-Length", str(path.stat().st_size))
         self.end_headers()
         self.close_connection = True
+        return path
+
+    def _trickle(self, fast: int) -> None:
+        path = self._whole_file_headers()
         with open(path, "rb") as f:
             try:
                 self.wfile.write(f.read(fast))

@@ -16,6 +16,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Worker } from "node:worker_threads";
 
+import { readCrash } from "../../pyodide_llm/js/binding.mjs";
 import { env, VARIANTS } from "./helpers.mjs";
 
 const CASES = Number(process.env.PLM_FUZZ_CASES || 100);
@@ -26,13 +27,6 @@ const MODELS = [
   { name: "SmolLM2", path: env("PLM_MODEL"), use: "chat", cases: CASES },
   { name: "MiniLM", path: env("PLM_EMBED_MODEL"), use: "embed", cases: Math.ceil(CASES / 3) },
 ];
-
-/** The crash record's message (binding.mjs's crashFlag, in shared memory), or null. */
-function readCrash(flag) {
-  if (!Atomics.load(new Int32Array(flag.buffer), flag.index)) return null;
-  const bytes = new Uint8Array(flag.buffer, flag.message, flag.size).slice();
-  return new TextDecoder().decode(bytes.subarray(0, bytes.indexOf(0)));
-}
 
 /**
  * Run cases [from, cases) in one worker until it ends, traps or hangs. Resolves when
