@@ -74,3 +74,22 @@ def renderer_rss_mib(driver) -> float:
         except OSError:
             continue
     return total / 1024
+
+
+def firefox_content_peak_mib(firefox_pid: int) -> float:
+    """The largest ``VmHWM`` among a Firefox's web content processes, in MiB.
+
+    Firefox runs a page, its dedicated workers and their wasm memory in one content
+    process (``-contentproc ... tab``), the counterpart of Chromium's renderer.
+    """
+    peaks = []
+    for pid in _descendants(firefox_pid):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if b"-contentproc" in cmd and b"tab" in cmd:
+                peaks.append(_status_kib(pid, "VmHWM"))
+        except OSError:
+            continue
+    if not peaks:
+        raise RuntimeError(f"no Firefox content process found under pid {firefox_pid}")
+    return max(peaks) / 1024

@@ -5,7 +5,9 @@ For each repetition, model and thread count the engines run interleaved (A B C D
   js      the same engine driven directly from JS (what Python streaming costs)
   wllama  wllama 3.8.1 (npm) in the same Chromium
   native  llama-bench built from the same llama.cpp source
-Every browser run is a fresh Chromium (so load is cold and the renderer's peak
+  py-firefox  the py page in Debian's Firefox ESR (WebDriver BiDi, tests/browser/bidi.py), the
+          variant it can run (variant="auto"; the Chromium pages pin wasm64-mt)
+Every browser run is a fresh Chromium (or Firefox) (so load is cold and the renderer's peak
 memory is that page's alone) on a COOP/COEP server: load the model, a short
 warm-up generation, then the measured one (the prompt, then 128 greedy tokens
 with EOS ignored). The figures are medians over the repetitions.
@@ -41,8 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
 import gpu  # noqa: E402
+from bidi import Firefox  # noqa: E402
 from conftest import _driver  # noqa: E402
-from memory import renderer_peak_mib  # noqa: E402
+from memory import firefox_content_peak_mib, renderer_peak_mib  # noqa: E402
 from models import ALL, SMOLLM2, kv_cache_mib, model_path  # noqa: E402
 from pyodide_llm._host.serve import StaticServer  # noqa: E402
 from recipes.build import cmd_native, cmd_wasm, log  # noqa: E402
@@ -51,7 +54,7 @@ from recipes.pyodide_dist import _npm_pack, pyodide_dist  # noqa: E402
 from recipes.toolchain import ensure_toolchain  # noqa: E402
 from recipes.wheel import build_wheel  # noqa: E402
 
-ENGINES = ("py", "js", "wllama", "native")
+ENGINES = ("py", "js", "wllama", "native", "py-firefox")
 DEFAULT_MODELS = [SMOLLM2, "qwen2-0.5b-q4_k_m", "qwen2-0.5b-q4_0", "qwen2-0.5b-q8_0", "llama-1b-q4_k_m"]
 N_CTX = 1024  # what every page loads with; the KV cache in the memory budget is for this
 
@@ -75,12 +78,14 @@ def make_site(root: Path, pins, wheel: Path, models: dict[str, Path]) -> None:
     (root / "bench.json").write_text(json.dumps({"wheel": f"./{wheel.name}"}))
 
 
-def run_browser(url: str) -> dict:
-    """Run one benchmark page in a fresh Chromium; add the renderer's peak memory."""
-    driver = _driver()
+def run_browser(url: str, firefox: bool = False) -> dict:
+    """Run one benchmark page in a fresh Chromium (or Firefox); add the page's process peak memory."""
+    driver = Firefox() if firefox else _driver()
     try:
         r = run_page(driver, url)
-        r["peak_mib"] = renderer_peak_mib(driver)
+        r["peak_mib"] = firefox_content_peak_mib(driver.proc.pid) if firefox else renderer_peak_mib(driver)
+        if firefox:
+            r["browser"] = f"Firefox {driver.version}"
         return r
     finally:
         driver.quit()
@@ -157,7 +162,11 @@ def main() -> int:
                             if engine == "native":
                                 r = run_native(tc, str(native_dir / "llama-bench"), paths[name], t)
                             else:
-                                r = run_browser(f"{server.url}/{engine}.html?threads={t}&model=./models/{name}.gguf")
+                                firefox = engine.endswith("-firefox")
+                                # Firefox takes the variant it can run (ESR 140: no relaxed SIMD, so wasm32-mt).
+                                r = run_browser(f"{server.url}/{engine.removesuffix('-firefox')}.html?threads={t}"
+                                                f"&model=./models/{name}.gguf" + ("&variant=auto" if firefox else ""),
+                                                firefox=firefox)
                             if rep > 0:
                                 results.setdefault((name, engine, t), []).append(r)
                             print(f"rep {rep} {name} t{t} {engine:7s} prefill {r['prefill']:7.1f} "
@@ -204,7 +213,7 @@ def run_gpu_section(rig: gpu.NodeRig, paths: dict[str, Path], threads: int, toke
 
 def _machine() -> str:
     return (f"{platform.node()}: {platform.processor() or platform.machine()}, {_cpu()}, {_cores()} cores; "
-            f"Chromium {_chromium()}")
+            f"Chromium {_chromium()}, Firefox {_firefox()}")
 
 
 def report(results, models: dict[str, dict], threads_list, machine: str, rows: list[str] | None = None,
@@ -227,12 +236,17 @@ def report(results, models: dict[str, dict], threads_list, machine: str, rows: l
                 cells = [f"{m[k]:.1f}" if k in m else "-" for k in ("prefill", "decode", "decode_wall")]
                 cells += [f"{m[k]:.0f}" if k in m else "-" for k in ("load_ms", "peak_mib")]
                 lines.append(f"| {name} | {e} | {t} | " + " | ".join(cells) + " |")
-            py, js, wl, nat = (med[(name, e, t)] for e in ENGINES)
+            py, js, wl, nat, ff = (med[(name, e, t)] for e in ENGINES)
             ratios.append(f"RATIO {name} t{t} prefill_vs_wllama={py['prefill'] / wl['prefill']:.2f} "
                           f"decode_vs_wllama={py['decode'] / wl['decode']:.2f} "
                           f"decode_vs_native={py['decode'] / nat['decode']:.2f} "
                           f"python_overhead={1 - py['keep_up'] / js['keep_up']:.3f} "
                           f"load_vs_wllama={py['load_ms'] / wl['load_ms']:.2f}")
+            ratios.append(f"FIREFOX {name} t{t} prefill_vs_chromium={ff['prefill'] / py['prefill']:.2f} "
+                          f"decode_vs_chromium={ff['decode'] / py['decode']:.2f} "
+                          f"decode_vs_native={ff['decode'] / nat['decode']:.2f} "
+                          f"load_vs_chromium={ff['load_ms'] / py['load_ms']:.2f} "
+                          f"peak_mib={ff['peak_mib']:.0f}")
             budget = info["file_mib"] + info["kv_mib"] + 150
             ratios.append(f"MEMORY {name} t{t} model_mib={info['file_mib']:.0f} kv_mib={info['kv_mib']:.0f} "
                           f"budget_mib={budget:.0f} py_peak_mib={py['peak_mib']:.0f} js_peak_mib={js['peak_mib']:.0f} "
@@ -267,6 +281,13 @@ def _cpu() -> str:
 def _cores() -> int:
     import os
     return len(os.sched_getaffinity(0))
+
+
+def _firefox() -> str:
+    from bidi import ensure_firefox
+
+    v = subprocess.run([ensure_firefox(), "--version"], capture_output=True, text=True).stdout.strip()
+    return v.removeprefix("Mozilla Firefox ")
 
 
 def _chromium() -> str:
