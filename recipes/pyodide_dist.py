@@ -49,9 +49,17 @@ def publish(tmp: Path, out: Path, lock: dict[str, Any]) -> None:
     (out / ".complete").write_text("ok\n")
 
 
-def pyodide_dist(pins: dict[str, Any], log=print) -> Path:
-    """Return a folder that serves Pyodide offline (core + micropip + packaging)."""
+def pyodide_dist(pins: dict[str, Any], log=print, version: str | None = None) -> Path:
+    """Return a folder that serves Pyodide offline (core + micropip + packaging).
+
+    ``version``: one of ``[pyodide_matrix]`` (an older core the wheel supports);
+    default the pinned ``[pyodide]`` one.
+    """
     pp = pins["pyodide"]
+    if version is not None and version != pp["version"]:
+        if version not in pins.get("pyodide_matrix", {}):
+            raise RecipeError(f"Pyodide {version} is not pinned", "add it to [pyodide_matrix] in emscripten.toml")
+        pp = {"npm_package": pp["npm_package"], "version": version, **pins["pyodide_matrix"][version]}
     out = cache_root() / "pyodide" / f"pyodide-{pp['version']}-{digest(pp)}"
     if (out / ".complete").exists():
         return out
@@ -72,7 +80,10 @@ def pyodide_dist(pins: dict[str, Any], log=print) -> Path:
         shutil.copy2(whl, tmp / whl.name)
         name = spec.split("==")[0]
         entry = lock["packages"][name]
-        entry.update(file_name=whl.name, sha256=w["sha256"], depends=[])
+        # Each lock's own dependencies among what is shipped (micropip 0.9 imports packaging).
+        shipped_names = {s.split("==")[0] for s in pp["wheels"]}
+        entry.update(file_name=whl.name, sha256=w["sha256"], version=spec.split("==")[1],
+                     depends=[d for d in entry.get("depends", []) if d in shipped_names])
         shipped[name] = entry
     lock["packages"] = shipped
     publish(tmp, out, lock)
