@@ -25,6 +25,11 @@ export default [
     languageOptions: { globals: { ...globals.browser, ...globals.worker } },
   },
   {
+    // Classic scripts of static sites (isolation.js in the page, isolation-sw.js the service worker).
+    files: ["pyodide_llm/js/**/*.js"],
+    languageOptions: { sourceType: "script", globals: { ...globals.browser, ...globals.serviceworker } },
+  },
+  {
     // Pages: `python -m pyodide_llm bench-page`'s and the benchmark's (bench/pages).
     files: ["pyodide_llm/_host/benchpage/**/*.mjs", "bench/pages/**/*.mjs"],
     languageOptions: { globals: { ...globals.browser } },

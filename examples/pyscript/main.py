@@ -97,8 +97,10 @@ model_url = js.URLSearchParams.new(js.location.search).get("model") or site["mod
 caps = await pyodide_llm.capabilities()  # noqa: F704
 if not caps["cross_origin_isolated"]:
     notice = document.getElementById("notice")
+    why = getattr(js.window, "pyodideLLMIsolation", None)  # isolation.js: why its service worker did not help
     notice.textContent = ("This page is not cross-origin isolated (no COOP/COEP headers), so the model runs on "
-                          "one thread. Serve it with `python -m pyodide_llm serve` for all cores.")
+                          "one thread. Serve it with `python -m pyodide_llm serve` for all cores."
+                          + (f" (Service worker: {why.reason}.)" if why and why.reason else ""))
     notice.hidden = False
 if not model_url:
     set_state("error", "no model: bundle the site with --model, or open this page with ?model=URL")

@@ -15,6 +15,8 @@ Layout of OUT::
     pyodide_llm/js/  pyodide_llm/_wasm/   the wheel's JS and engines, served (pages with a strict
                                           Content-Security-Policy: the page loads js/assets.mjs)
     _headers  vercel.json  .htaccess   COOP/COEP for Netlify / Cloudflare Pages, Vercel, Apache
+    pyodide_llm-sw.js          COOP/COEP from a service worker, for hosts that read none of those
+                               (GitHub Pages, http.server): the pages load js/isolation.js first
 """
 
 from __future__ import annotations
@@ -172,6 +174,8 @@ def bundle(out: Path, example: str, pyodide: Path, *, pyscript: Path | None = No
         shutil.copy2(wheel, out / "wheels" / wheel.name)
         wheel_name = wheel.name
     serve_package_files(out / "wheels" / wheel_name, out / "pyodide_llm")
+    # At the root: a service worker's scope is its folder, and the pages are at the root.
+    shutil.copy2(out / "pyodide_llm" / "js" / "isolation-sw.js", out / "pyodide_llm-sw.js")
     site = {"wheel": f"./wheels/{wheel_name}", "model": None, "embed_model": None}
     for key, path in (("model", model), ("embed_model", embed_model)):
         if path is not None:

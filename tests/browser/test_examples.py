@@ -1,9 +1,9 @@
 """The PyScript chat and data-app examples, bundled by ``python -m pyodide_llm bundle`` and driven in Chromium.
 
 The sites are written by the real CLI (offline Pyodide, PyScript, our wheel,
-SmolLM2), then served twice: by our server with COOP/COEP (threads), and by the
-standard library's plain http.server (no isolation headers: the one-thread
-engine and a notice). The tests type, click and read the page like a user.
+SmolLM2), then served by our server with COOP/COEP (threads); test_static_host.py
+serves them from the standard library's plain http.server. The tests type, click
+and read the page like a user.
 """
 
 from __future__ import annotations
@@ -141,27 +141,12 @@ def test_chat_streams_incrementally_stays_responsive_and_stops(chat_site, browse
         server.stop()
 
 
-def test_the_bundle_works_from_a_plain_static_server_on_one_thread(chat_site, browser):
-    server = PlainServer(chat_site)
-    try:
-        browser.get(server.url + "/index.html")
-        wait_state(browser, "ready")
-        assert not browser.execute_script("return document.getElementById('notice').hidden")
-        assert "one thread" in browser.find_element("id", "notice").text
-        assert browser.execute_script("return document.body.dataset.variant") == "wasm32-st"
-        assert browser.execute_script("return document.body.dataset.threads") == "1"
-        ask(browser, "What is the capital of France?")
-        wait_state(browser, "done", timeout=120)
-        assert last_answer(browser).strip()
-    finally:
-        server.stop()
-
-
 def test_the_bundle_has_what_static_hosts_need(chat_site):
     headers = (chat_site / "_headers").read_text()
     assert "Cross-Origin-Embedder-Policy: require-corp" in headers
     assert "Cross-Origin-Opener-Policy" in (chat_site / "vercel.json").read_text()
     assert "AddType text/javascript .mjs" in (chat_site / ".htaccess").read_text()
+    assert (chat_site / "pyodide_llm-sw.js").read_bytes() == (chat_site / "pyodide_llm/js/isolation-sw.js").read_bytes()
     for f in ("index.html", "main.py", "site.json", "pyscript.json", "pyodide/pyodide.mjs", "pyscript/core.js"):
         assert (chat_site / f).is_file(), f
     assert len(list((chat_site / "wheels").glob("*.whl"))) == 1
