@@ -3,7 +3,8 @@
 Commands
 --------
 wasm     bootstrap the toolchain, fetch the source, build all three variants and
-         copy them into ``pyodide_llm/_wasm/<variant>/`` (what the wheel ships)
+         copy them into ``pyodide_llm/_wasm/<variant>/`` (what the wheel ships), with
+         llama.cpp's licence texts beside them (``_wasm/LICENSE.*``)
 native   build the native reference engine (plm-native) from the same source
 model    print the path of the default test model (extracted from its wheel)
 embedmodel  print the path of the embedding test model (all-MiniLM-L6-v2, converted to GGUF by
@@ -13,6 +14,8 @@ nodetest run the node 24 tests of the build in the toolchain root
 jstest   run the JS tests (tests/js: client, worker, download, store over a fake
          engine) with the toolchain's node 24; needs no wasm build
 wheel    build dist/pyodide_llm-*.whl (after wasm) and check its file list
+release  build the sdist and the wheel (from that sdist) into dist/release/ (or the
+         folder given) with python -m build, check both and run twine check --strict
 pyodide  print the path of the offline Pyodide distribution (assembled once)
 gputest  run the WebGPU tests (tests/gpu) with node 26 on the software rig
 gpurig   make the software WebGPU rig (node 26 + dawn.node + lavapipe, with
@@ -36,7 +39,7 @@ from .pins import REPO, cache_root, load_pins
 from .source import llama_source, model_file
 from .synthetic import cached_split
 from .toolchain import ensure_toolchain
-from .variants import ARTEFACTS, build_native, build_variant
+from .variants import ARTEFACTS, ENGINE_LICENSES, build_native, build_variant
 
 DIST = REPO / "pyodide_llm" / "_wasm"
 
@@ -65,11 +68,27 @@ def cmd_wasm(names: list[str]) -> dict[str, Path]:
                 (dest / a).write_bytes(data)
         manifest[name] = {a: (dest / a).stat().st_size for a in ARTEFACTS} | {"cache": d.name}
     (DIST / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    copy_engine_licenses(src)
     log("variant     .wasm bytes   .mjs bytes")
     for name, m in manifest.items():
         log(f"{name:10s} {m['plm-engine.wasm']:11,d} {m['plm-engine.mjs']:11,d}")
     log(f"wasm: done in {time.monotonic() - t0:.1f} s")
     return built
+
+
+def copy_engine_licenses(src: Path, dest: Path = DIST) -> None:
+    """Put the licences of the compiled-in source beside the engines (the wheel ships them).
+
+    Why from ``src``: the llama.cpp tree comes from the pinned sdist and is never
+    committed, so its licence texts are taken from the very tree the engines are built from.
+    """
+    if missing := [rel for rel in ENGINE_LICENSES.values() if not (src / rel).is_file()]:
+        raise RecipeError(f"the llama.cpp tree {src} has no {', '.join(missing)}",
+                          "check ENGINE_LICENSES in recipes/variants.py against the pinned source's layout")
+    for name, rel in ENGINE_LICENSES.items():
+        data = (src / rel).read_bytes()
+        if not (dest / name).exists() or (dest / name).read_bytes() != data:
+            (dest / name).write_bytes(data)
 
 
 def cmd_native() -> Path:
@@ -186,6 +205,10 @@ def main(argv: list[str]) -> int:
             cmd_wasm([])
             from .wheel import build_wheel
             build_wheel(log)
+        elif cmd == "release":
+            cmd_wasm([])
+            from .release import build_release
+            build_release(Path(rest[0]).resolve() if rest else REPO / "dist" / "release", log=log)
         elif cmd == "pyodide":
             from .pyodide_dist import pyodide_dist
             print(pyodide_dist(load_pins(), log))

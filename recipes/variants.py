@@ -21,6 +21,11 @@ from .toolchain import Toolchain
 
 WASM_DIR = REPO / "wasm"
 ARTEFACTS = ("plm-engine.mjs", "plm-engine.wasm")  # what the wheel ships
+# The licences of the source compiled into every engine, from the pinned llama.cpp tree,
+# shipped in pyodide_llm/_wasm/ beside the engines: file name -> path in the tree. llama.cpp's
+# own covers ggml; its common library (chat templates, JSON-schema grammars) compiles in the
+# vendored nlohmann/json, whose licence llama.cpp keeps in licenses/. All MIT.
+ENGINE_LICENSES = {"LICENSE.llama.cpp": "LICENSE", "LICENSE.nlohmann-json": "licenses/LICENSE-jsonhpp"}
 KERNEL_TEST = ("plm-kernel-test.js", "plm-kernel-test.wasm")  # node-only check, stays in the cache
 # WebGPU builds only: llama.cpp's test-backend-ops for node (tests/gpu), stays in the cache too.
 BACKEND_OPS = ("plm-backend-ops.mjs", "plm-backend-ops.wasm")

@@ -25,8 +25,9 @@ import pytest
 
 import conftest
 from conftest import ROOT
-from pyodide_llm._host.serve import StaticServer
-from recipes.jupyterlite import MODEL_PATH
+from pyodide_llm._host.serve import Handler, StaticServer
+from recipes.jupyterlite import KERNEL_PLUGIN, MODEL_PATH
+from simple_index import IndexHandler, build_index
 
 NOTEBOOK = ROOT / "examples" / "jupyterlite" / "chat.ipynb"
 GREEDY = " 6, 7, 8"  # native llama.cpp's greedy continuation of "1, 2, 3, 4, 5," (as in test_delivery)
@@ -388,3 +389,66 @@ def test_the_server_cell_streams_from_a_running_llama_server(browser, servers, t
     text, _, count = out.rstrip().rpartition("\n")
     assert text.strip() and "skipped" not in out, out
     assert re.fullmatch(rf"\[\d+ tokens from SmolLM2-135M-Instruct\.Q4_1 at {re.escape(server.url)}\]", count), out
+
+
+class WithoutOurWheel(Handler):
+    """The site as a JupyterLite deployment that does not ship our wheel (any public one, after a release).
+
+    piplite's site index (``pypi/all.json``) lacks pyodide-llm, and the kernel may look
+    further (``disablePyPIFallback`` false, JupyterLite's default): ``%pip install`` then
+    asks micropip's index, PyPI, which the test replaces with a local one.
+    """
+
+    def do_GET(self) -> None:
+        path = self.path.partition("?")[0]
+        if path not in ("/jupyter-lite.json", "/pypi/all.json"):
+            return super().do_GET()
+        self.log.append(self.path)
+        data = json.loads(Path(self.translate_path(path)).read_text())
+        if path == "/pypi/all.json":
+            del data["pyodide-llm"]
+        else:
+            data["jupyter-config-data"]["litePluginSettings"][KERNEL_PLUGIN]["disablePyPIFallback"] = False
+        body = json.dumps(data).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_pip_install_by_name_from_a_package_index(browser, lite_site, tmp_path_factory):
+    """``%pip install pyodide-llm`` on a site without our wheel: piplite asks micropip's index (PyPI's stand-in).
+
+    piplite 0.8.6 resolves a name in the site's ``all.json`` files first (how the example
+    site installs: ``pipliteUrls``), then, unless ``disablePyPIFallback``, through micropip's
+    index URLs. Its ``%pip`` has no ``--index-url``, so the index is set as micropip's
+    default (``micropip.set_index_urls``), where PyPI is for users.
+    """
+    [wheel] = (lite_site / "pypi").glob("pyodide_llm-*.whl")
+    index_root = tmp_path_factory.mktemp("lite-index")
+    index_server = StaticServer(index_root, isolated=False, base=IndexHandler)
+    site_server = StaticServer(lite_site, isolated=True, base=WithoutOurWheel)
+    try:
+        index = build_index(index_root, wheel, index_server.url)
+        nb = Notebook(browser, site_server)
+        refused = nb.execute(f"%pip install --index-url {index} pyodide-llm\n"
+                             "import importlib.util\nprint('found:', importlib.util.find_spec('pyodide_llm'))")
+        nb.execute(f"import micropip\nmicropip.set_index_urls([{index!r}])")
+        cells = _code_cells()
+        out = nb.execute(cells[_cell("%pip")] + "\n" + cells[_cell("first_s = ")] + "\n" + cells[_cell("llm.complete(")]
+                         + "\nimport pyodide_llm\nprint('installed:', pyodide_llm.__version__, "
+                         "micropip.list()['pyodide-llm'].source)\nawait llm.close(keep_engine=False)")
+    finally:
+        index_server.stop()
+        site_server.stop()
+    # piplite's %pip knows no --index-url: the line installs nothing, and says nothing either.
+    assert refused.strip().endswith("found: None"), refused
+    assert f"completion: {GREEDY!r}" in out, out
+    assert f"installed: {wheel.name.split('-')[1]} pypi" in out, out  # "pypi": from an index, its sha256 checked
+    assert index_server.requests == ["/simple/pyodide-llm/ as JSON", f"/files/{wheel.name}.metadata",
+                                     f"/files/{wheel.name}"], index_server.requests
+    assert f"/pypi/{wheel.name}" not in site_server.requests, "installed from the site's own copy"
+    _assert_offline_and_clean(nb)
+    print(f"\nJUPYTERLITE %pip install pyodide-llm from {index}: {index_server.requests}")
+
