@@ -18,6 +18,7 @@ one concern per module, and where the next features go:
 ``_sizing``            memory a model needs, from its header
 ``_gguf``, ``_inspect``  GGUF header parsing; reading headers by URL
 ``_sources``           which files make a model (split sets, sha256, relative URLs)
+``_hub``               ``hf://owner/repo``: a Hugging Face Hub repository's models, and which one to take
 ``_progress``          progress bars and callbacks
 ``_env``, ``_browser/``  "are we in a browser"; everything that imports ``js``
 ``cache``              public: the browser's model cache
@@ -65,6 +66,7 @@ from ._errors import (
 )
 from ._facade import Llama
 from ._gguf import GGUFInfo
+from ._hub import HubFile, HubRepo
 from ._inspect import inspect
 from ._llm import LLM
 from ._map import MapJob, MapStats
@@ -89,6 +91,8 @@ __all__ = [
     "GPUFallbackWarning",
     "GenerationCancelled",
     "GenerationStats",
+    "HubFile",
+    "HubRepo",
     "IncompleteJSONError",
     "LLMError",
     "Llama",

@@ -3,7 +3,8 @@
 ::
 
     LLMError (Exception)                   base of everything below
-    ├── ModelSourceError (LLMError, OSError)    network, HTTP status, file not found, sha256 mismatch
+    ├── ModelSourceError (LLMError, OSError)    network, HTTP status, file not found, sha256 mismatch,
+    │                                           a Hub repository without the model asked for
     ├── CacheError (LLMError, OSError)     the browser's storage is full or unavailable
     ├── ModelLoadError (LLMError, ValueError)   not GGUF, truncated, unknown architecture, too big,
     │                                           split parts that are not one model
@@ -95,7 +96,18 @@ class LLMError(Exception):
 
 
 class ModelSourceError(LLMError, OSError):
-    """The model could not be fetched: HTTP error, network failure, missing file."""
+    """The model could not be fetched: HTTP error, network failure, missing file.
+
+    ``status`` is the HTTP status when a server answered with one (None otherwise),
+    so a caller can tell "not there" (404) from "not for you" (401/403).
+    """
+
+    def __init__(self, message: str, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, code)
+        self.status = status
+
+    def __reduce__(self) -> tuple[type[LLMError], tuple[Any, ...]]:  # keep every field across pickling
+        return (type(self), (self.message, self.code, self.status))
 
 
 class CacheError(LLMError, OSError):

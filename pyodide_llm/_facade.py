@@ -41,7 +41,8 @@ class Llama:
         if chat_format is not None:
             raise ValueError("chat_format= is not supported: the model's own Jinja template is used "
                              "(pass chat_template= to override it)")
-        unknown = set(kw) - _NO_EFFECT - {"progress", "cache", "sha256", "variant", "transport"}
+        unknown = set(kw) - _NO_EFFECT - {"progress", "cache", "sha256", "variant", "transport", "quant", "revision",
+                                      "hf_endpoint"}
         if unknown:
             raise ValueError(f"Llama.load: unsupported keyword(s) {', '.join(sorted(unknown))}")
         opts = {k: v for k, v in kw.items() if k not in _NO_EFFECT}

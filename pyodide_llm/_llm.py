@@ -14,7 +14,7 @@ from ._embed import embed as _embed
 from ._env import require_browser
 from ._errors import LLMError
 from ._gpu import GpuSetting
-from ._loading import check_cache, load_into, own_engine_plan, resolve_source, start_engine, warn_on_fallback
+from ._loading import check_cache, hub_model, load_into, own_engine_plan, resolve_source, start_engine, warn_on_fallback
 from ._map import Checkpoint, MapHooks, MapJob, MapProgress, check_concurrency, check_items
 from ._openai import create_chat_completion, create_completion
 from ._options import LoadOptions, Sampling, logprobs_count, sampling_from_kwargs
@@ -80,8 +80,9 @@ class LLM:
                    gpu: GpuSetting = "auto", n_gpu_layers: int | None = None, chat_template: str | None = None,
                    progress: ProgressCallback | bool | None = None, cache: bool | str = True,
                    sha256: str | Sequence[str] | None = None, prompt_cache: bool | int = False,
-                   timeout: float = 60.0, transport: Transport | None = None) -> LLM:
-        """Load a GGUF model from a URL (absolute or page-relative), a split model, bytes or a File.
+                   timeout: float = 60.0, quant: str | None = None, revision: str | None = None,
+                   hf_endpoint: str | None = None, transport: Transport | None = None) -> LLM:
+        """Load a GGUF model from a URL (absolute or page-relative), a split model, the Hub, bytes or a File.
 
         Parameters
         ----------
@@ -93,6 +94,9 @@ class LLM:
             Parts download in parallel (at most 3 at once), each into its own memory.
             A relative URL is relative to the page; in a JupyterLite kernel, to the
             working folder in the site's contents (the notebook's, ``<site>/files/...``).
+            ``hf://owner/repo[@revision][:QUANT][/path.gguf]``: a Hugging Face Hub
+            repository's model (every part of a split one), the file named, else of
+            ``quant``, else the largest (best) that fits this page's memory for ``n_ctx``.
         n_ctx
             Context window in tokens (0: the model's training context).
         n_threads
@@ -148,6 +152,10 @@ class LLM:
             Seconds to wait for a server: for a response, and for each 64 KiB of a
             download (a server that stalls or trickles fails with
             :class:`ModelSourceError`, code ``timed_out``, instead of never ending).
+        quant, revision, hf_endpoint
+            For ``hf://``: the quantization as file names say it (``"Q4_K_M"``, ``"Q8_0"``,
+            ``"IQ4_XS"``, ``"F16"``; any case), the branch, tag or commit (``"main"``), and
+            the Hub's base URL (else ``os.environ["HF_ENDPOINT"]``, else ``https://huggingface.co``).
         transport
             For tests and custom hosts: the engine connection to use instead of a new worker.
 
@@ -155,7 +163,8 @@ class LLM:
         ------
         ModelSourceError
             HTTP or network failure (after resuming a broken download where the server
-            allows it), or a sha256 mismatch.
+            allows it), a sha256 mismatch, or a Hub repository that is not there, is gated
+            or private (no token is sent from a page), or lacks the file or ``quant`` (listed).
         ModelLoadError
             Not GGUF, truncated, an architecture llama.cpp does not know, split parts that
             are not one model, or a model too large for any engine variant.
@@ -191,9 +200,10 @@ class LLM:
         on_progress = resolve_progress(progress)
         if transport is None:
             require_browser("LLM.load")  # before anything else: the one error that matters here
-        model = resolve_source(source, sha256)
+        hub = await hub_model(source, opts, cache, quant, revision, hf_endpoint, own_engine=transport is not None)
+        model = hub.source(sha256) if hub else resolve_source(source, sha256)
         if transport is None:
-            transport, plan = await start_engine(model, opts, cache)
+            transport, plan = await start_engine(model, opts, cache, hub)
         else:  # a caller's own engine connection (tests, custom hosts)
             plan = own_engine_plan(opts)
         payload = {**model.payload(cache), "n_ctx": opts.n_ctx, "n_threads": plan.n_threads,

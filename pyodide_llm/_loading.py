@@ -1,26 +1,28 @@
 """What ``LLM.load`` works out before the engine sees a model: the source, and the engine to run it.
 
 Why apart from the ``LLM`` class: which files make up a model, whether their
-digests are sane, what their URLs mean, how much memory the model will need and
-which engine (variant, threads, GPU or CPU) runs it are decided from arguments,
-headers and the page's capabilities alone; all of it is plain Python that the
-host tests cover (the browser only supplies URL resolution, header bytes and
-feature detection).
+digests are sane, what their URLs mean, which file of a Hub repository to take,
+how much memory the model will need and which engine (variant, threads, GPU or
+CPU) runs it are decided from arguments, headers, file lists and the page's
+capabilities alone; all of it is plain Python that the host tests cover (the
+browser only supplies URL resolution, header bytes, HTTP GETs and feature detection).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._env import IN_PYODIDE, browser
 from ._errors import GPUFallbackWarning, ModelLoadError, ModelSourceError, error_from_reply
 from ._gguf import GGUFInfo, NeedMoreBytes, NotGGUFError, parse_header
 from ._gpu import GPUChoice, choose_backend, choose_for_own_engine, fit_kv_cache, offload_shortfall
-from ._inspect import inspect
+from ._hub import HubFile, candidates, hub_ref, largest_fitting, list_repo
+from ._inspect import hub_header, read_model_header
 from ._options import LoadOptions
 from ._progress import ProgressCallback
 from ._sizing import estimate, layer_kv_bytes
@@ -97,8 +99,61 @@ async def model_header(source: ModelSource, cache: bool | str, timeout: float = 
     side = browser("LLM.load")
     if source.blob is not None:
         name = str(getattr(source.blob, "name", "") or "the Blob")
-        return await inspect(name, fetch=side.prefix_fetcher(blob=source.blob))
-    return await inspect([p.url for p in source.parts], fetch=side.prefix_fetcher(cache=cache, timeout=timeout))
+        return await read_model_header(name, side.prefix_fetcher(blob=source.blob))
+    return await read_model_header([p.url for p in source.parts], side.prefix_fetcher(cache=cache, timeout=timeout))
+
+
+@dataclass(frozen=True)
+class HubChoice:
+    """The model of a Hub repository ``LLM.load`` takes, with what choosing it already read.
+
+    ``header`` and ``caps`` are None for a caller's own engine (``transport=``), where
+    nothing is detected or sized.
+    """
+
+    file: HubFile
+    header: GGUFInfo | None = None
+    caps: dict[str, Any] | None = None
+
+    def source(self, sha256: str | Sequence[str] | None) -> ModelSource:
+        return resolve_source(list(self.file.urls), sha256)
+
+
+async def hub_model(source: object, opts: LoadOptions, cache: bool | str, quant: str | None, revision: str | None,
+                    endpoint: str | None, own_engine: bool) -> HubChoice | None:
+    """For an ``hf://`` source: list the repository, and take the model it names, or else the largest that
+    fits this page. None for any other source (which takes none of the Hub's options).
+
+    "Fits" is :func:`plan_engine`'s own test (the variant's memory against the
+    estimate from a header), applied to each file's size with the header of the
+    smallest: the quantizations of one model differ in their weights only. The
+    chosen model's own header is then read and planned as any model's.
+    """
+    ref = hub_ref(source, quant=quant, revision=revision, endpoint=endpoint)
+    if ref is None:
+        return None
+    side = browser("LLM.load")
+    repo = await list_repo(ref, functools.partial(side.http_get, timeout=opts.timeout))
+    files = candidates(repo, ref)
+    if own_engine:
+        return HubChoice(files[0])
+    fetch = side.prefix_fetcher(cache=cache, timeout=opts.timeout)
+    sample = await hub_header(ref, files[-1], fetch)
+    caps = await side.detect(opts.effective_gpu is not False)
+    if ref.names_model:
+        return HubChoice(files[0], sample, caps)
+
+    def refusal(f: HubFile) -> ModelLoadError | None:
+        try:
+            plan_engine(caps, opts, replace(sample, file_size=f.size))
+        except ModelLoadError as e:
+            if e.code == "out_of_memory":
+                return e
+            raise
+        return None
+
+    chosen = largest_fitting(ref, files, refusal)
+    return HubChoice(chosen, sample if chosen is files[-1] else await hub_header(ref, chosen, fetch), caps)
 
 
 
@@ -142,14 +197,17 @@ def own_engine_plan(opts: LoadOptions) -> EnginePlan:
     return EnginePlan(variant, opts.n_threads or 1, choose_for_own_engine(opts.effective_gpu, opts.n_gpu_layers))
 
 
-async def start_engine(model: ModelSource, opts: LoadOptions, cache: bool | str) -> tuple[Transport, EnginePlan]:
+async def start_engine(model: ModelSource, opts: LoadOptions, cache: bool | str,
+                       hub: HubChoice | None = None) -> tuple[Transport, EnginePlan]:
     """Read the model's header, detect the page, plan the engine (GPU or CPU, variant, threads), start it.
 
     With ``gpu=False`` detection requests no WebGPU adapter: that setting never touches the GPU.
+    A Hub model's header and the page's capabilities were read while choosing it (``hub``).
     """
-    header = await model_header(model, cache, opts.timeout)
+    header = hub.header if hub and hub.header else await model_header(model, cache, opts.timeout)
     side = browser("LLM.load")
-    plan = plan_engine(await side.detect(opts.effective_gpu is not False), opts, header)
+    caps = hub.caps if hub and hub.caps is not None else await side.detect(opts.effective_gpu is not False)
+    plan = plan_engine(caps, opts, header)
     transport: Transport = await side.start_engine(plan.variant, plan.n_threads)
     return transport, plan
 

@@ -42,6 +42,12 @@ class Part:
     sha256: str | None = None
 
 
+def split_part(name: str) -> tuple[str, int, int] | None:
+    """``(stem, part, count)`` when ``name`` follows the split naming (``<stem>-00002-of-00003.gguf``), else None."""
+    m = _SPLIT_NAME.match(name)
+    return (m["stem"], int(m["no"]), int(m["count"])) if m and not m["rest"] else None
+
+
 def split_urls(url: str) -> list[str]:
     """Every part's URL when ``url`` names the first part of a split model; ``[url]`` otherwise.
 

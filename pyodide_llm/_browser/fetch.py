@@ -14,6 +14,7 @@ import js
 from pyodide.ffi import JsProxy
 
 from .._errors import ModelSourceError
+from .._hub import HttpReply
 from .._sources import PrefixFetcher, base_url
 from .files import to_js_object
 from .store import open_store
@@ -53,7 +54,7 @@ async def _prefix(href: str, size: int, controller: Any) -> tuple[bytes, int | N
     except Exception as e:  # a JS TypeError: DNS, refused connection, CORS, a redirect loop
         raise ModelSourceError(f"network error fetching {href}: {e}", "network_error") from None
     if not resp.ok:
-        raise ModelSourceError(f"HTTP {resp.status} {resp.statusText} for {href}", "http_error")
+        raise ModelSourceError(f"HTTP {resp.status} {resp.statusText} for {href}", "http_error", int(resp.status))
     try:
         if resp.status == 206:
             data = (await resp.arrayBuffer()).to_bytes()
@@ -74,6 +75,37 @@ async def _prefix(href: str, size: int, controller: Any) -> tuple[bytes, int | N
     except Exception as e:  # the connection broke while the header arrived
         raise ModelSourceError(f"network error reading the header of {href}: {e}", "network_error") from None
     return b"".join(chunks), int(length) if length.isdigit() else None
+
+
+async def http_get(url: str, timeout: float = 60.0, limit: int = 64 << 20) -> HttpReply:
+    """GET ``url`` whole (a JSON listing, not a model): status, headers and body, within ``timeout`` seconds.
+
+    The browser says nothing about why a request failed (DNS, a refused connection
+    and a CORS refusal are one ``TypeError``), so the message names all three.
+    """
+    controller = js.AbortController.new()
+
+    async def get() -> HttpReply:
+        resp = await js.fetch(url, to_js_object({"signal": controller.signal}))
+        length = str(resp.headers.get("content-length") or "")
+        if length.isdigit() and int(length) > limit:
+            controller.abort()
+            raise ModelSourceError(f"{url} sent {int(length) >> 20} MiB; that is not a file listing", "http_error",
+                                   int(resp.status))
+        headers = {str(k).lower(): str(v) for k, v in resp.headers.entries()}
+        return HttpReply(int(resp.status), headers, (await resp.arrayBuffer()).to_bytes())
+
+    try:
+        return await asyncio.wait_for(get(), timeout)
+    except TimeoutError:
+        controller.abort()
+        raise ModelSourceError(f"{url} did not answer within {timeout:g} s", "timed_out") from None
+    except ModelSourceError:
+        raise
+    except Exception as e:  # a JS TypeError
+        raise ModelSourceError(f"could not reach {url} ({e}): no network, a name that does not resolve, or a server "
+                               f"that does not allow this page's origin {js.location.origin} (CORS)",
+                               "network_error") from None
 
 
 def _blob_prefix(blob: Any) -> PrefixFetcher:

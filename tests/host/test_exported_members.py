@@ -16,6 +16,8 @@ PUBLIC = {
     "RemoteLLM", "ServerInfo", "RemoteError", "RemoteConnectionError", "RemoteTimeoutError", "AuthenticationError",
     "RateLimitError", "ModelNotFoundError",
     "capabilities", "choice_grammar", "inspect",
+    # models from the Hugging Face Hub (issue 17)
+    "HubFile", "HubRepo",
 }
 
 
