@@ -2,7 +2,7 @@
 # checked subprocess calls) so that errors name their cause and fix.
 PYTHON ?= python3
 
-.PHONY: bench soak demo lint wasm native serve-model test-remote wheel test test-host test-js test-node test-gpu test-browser test-pyodide help example-chat example-data-app example-jupyterlite
+.PHONY: bench soak demo docs lint wasm native serve-model test-remote wheel test test-host test-js test-node test-gpu test-browser test-pyodide help example-chat example-data-app example-jupyterlite
 
 help:
 	@echo "make demo       stream a chat answer from SmolLM2 in headless Chromium, then serve the page"
@@ -11,6 +11,7 @@ help:
 	@echo "make native     build the native reference engine (and llama-server) from the same source"
 	@echo "make serve-model MODEL=m.gguf [PORT=8080]   llama-server on 127.0.0.1 for LLM.connect"
 	@echo "make lint       ruff, mypy --strict (the package) and ESLint (the JS); the tools are pinned"
+	@echo "make docs       the HTML docs (guides + API reference) into dist/docs/, offline, links checked"
 	@echo "make test       run every test tier"
 	@echo "make soak       long use in one page, the loader and header fuzzers at full size; ends SOAK ok|FAIL"
 	@echo "make test-host  run the host tests (recipes' failure paths)"
@@ -77,6 +78,11 @@ test-pyodide: wheel
 lint:
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 	$(PYTHON) -m recipes.lint
+
+# Sphinx + numpydoc, pinned in recipes/docs/requirements.txt; strict (-W -n), links checked.
+docs:
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r recipes/docs/requirements.txt
+	$(PYTHON) -m recipes.docs dist/docs
 
 test-host:
 	$(PYTHON) -m pytest -q tests/host

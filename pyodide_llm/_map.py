@@ -148,11 +148,13 @@ class MapJob:
         self._checkpoint = checkpoint
         self._queue: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue()
         self._results: dict[int, str] = {}
+        #: Each finished row's reason: ``"stop"``, ``"length"`` or ``"context_full"``.
         self.finish_reasons: dict[int, str] = {}
         self.call: PendingCall | None = None
         self._closed = False
         self._started = False
         self._from_checkpoint = 0
+        #: What the run did (:class:`MapStats`), once it has ended; ``None`` before.
         self.stats: MapStats | None = None
 
     def __aiter__(self) -> MapJob:

@@ -91,7 +91,7 @@ async def delete(url: str | Sequence[str], *, storage: str = "auto") -> int:
 
     Returns the number of files that were cached. A file that a page of this site
     is downloading or reading (another tab's load, or one in this page) is deleted
-    once that is done; if it is not done within 10 s, :class:`CacheError`
+    once that is done; if it is not done within 10 s, :class:`~pyodide_llm.CacheError`
     (``cache_busy``) and the file stays.
     """
     store = await _store(storage)
