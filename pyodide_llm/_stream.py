@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _interrupt
 from ._errors import IncompleteJSONError, error_from_reply
 from ._options import Sampling
 from ._schema import Schema
@@ -77,7 +78,7 @@ class TokenStream:
         self._reply: dict[str, Any] | None = None
         self._schema = schema
         self._pieces: list[str] = []  # what the consumer was given, for text() and json()
-        # One record per generated token when logprobs were asked for (LLM.chat(logprobs=True)).
+        #: One :class:`TokenLogprob` per generated token when logprobs were asked for (``logprobs=True``).
         self.logprobs: list[TokenLogprob] = []
         self.call: PendingCall | None = None
         self._syntax: dict[str, Any] | None = None  # the chat parser's syntax, when the output is parsed
@@ -88,6 +89,7 @@ class TokenStream:
         #: The tool calls the model made (complete once the stream is).
         self.tool_calls: list[ToolCall] = []
         self._message: dict[str, Any] | None = None  # the parsed assistant message
+        self._interrupted = False  # the notebook's Stop button (see _interrupt): end with GenerationCancelled
 
     async def _start(self) -> None:
         """First iteration: render the prompt, wait for the engine to be free, send 'generate'."""
@@ -115,6 +117,7 @@ class TokenStream:
         self.call = self._transport.start("generate", payload, on_event)
         self._on_start(self.call)
         self.call.future.add_done_callback(lambda _f: queue.put_nowait(None))
+        _interrupt.register(self)
 
     def __aiter__(self) -> TokenStream:
         return self
@@ -165,7 +168,7 @@ class TokenStream:
         while not self._closed:
             try:
                 item = await self._queue.get()
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, KeyboardInterrupt):  # a task cancelled; a kernel's own interrupt
                 self._cancel()
                 raise
             if item is None:
@@ -201,6 +204,9 @@ class TokenStream:
         self._reply = reply
         self._closed = True
         self._on_done(call, reply)
+        _interrupt.unregister(self)
+        if self._interrupted:  # the engine has stopped (or had just finished): the cell stops here
+            raise error_from_reply({"ok": False, "code": "interrupted", "message": _interrupt.MESSAGE})
         if not reply.get("ok"):
             if call.cancelled and reply.get("code") == "aborted":
                 raise StopAsyncIteration  # we asked for it: a clean end, not an error
@@ -256,6 +262,17 @@ class TokenStream:
             return {"role": "assistant", "content": "".join(self._pieces)}
         return None
 
+    def interrupt(self) -> bool:
+        """The Stop button (``_interrupt``): cancel in the engine; the consumer gets
+        :class:`~pyodide_llm.GenerationCancelled` (code ``interrupted``) once the engine confirms."""
+        if self.call is None or self.call.future.done() or self._closed:
+            return False
+        self._interrupted = True
+        if not self.call.cancelled:
+            self.call.cancelled = True
+            self._transport.start("cancel", {"target": self.call.id})
+        return True
+
     def _cancel(self) -> None:
         """Ask the worker to stop this generation (synchronous send; idempotent)."""
         if self.call is None:
@@ -267,6 +284,7 @@ class TokenStream:
         if not self._closed:
             self._closed = True
             self._on_done(self.call, None)
+            _interrupt.unregister(self)
 
     async def aclose(self) -> None:
         """Stop the generation and wait until the engine is idle again."""
