@@ -97,9 +97,14 @@ def install_ipython_handler() -> None:
         return
     from ._errors import GenerationCancelled
 
-    def short(self: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str] | None:
+    def short(self: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
+        # IPython hands a custom exception to this handler instead of showing it, and drops what
+        # it returns (run_code): the handler shows it, the same way showtraceback would.
         if getattr(value, "code", None) == "interrupted":
-            return [MESSAGE]  # the whole "traceback" the notebook shows
-        return list(self.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset))
+            stb = [MESSAGE]  # the whole "traceback" the notebook shows
+        else:
+            stb = list(self.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset))
+        self._showtraceback(etype, value, stb)
+        return stb
 
     shell.set_custom_exc((GenerationCancelled,), short)

@@ -30,6 +30,10 @@ Why each step:
   isolated sessions without the fix hung so, none of 18 with it. The fix hands
   coincident the same answer as a settled promise.
 
+* The notebook's Stop button: JupyterLite's interrupt stays on the page's side; the
+  pages load ``static/pyodide_llm/jupyterlite-interrupt.js`` (from the wheel), which
+  tells pyodide_llm in the kernel (:func:`_add_interrupt_bridge`).
+
 Only the venv and the Pyodide folder are slow to make; both are cached, so a
 rebuild takes seconds.
 """
@@ -45,6 +49,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +62,7 @@ EXAMPLE = REPO / "examples" / "jupyterlite"
 NOTEBOOK = "chat.ipynb"
 # Where the notebook finds the model, relative to the notebook (see chat.ipynb): in the contents.
 MODEL_PATH = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+INTERRUPT_SCRIPT = "jupyterlite-interrupt.js"  # pyodide_llm/js/: forwards the Stop button to the kernel
 PYODIDE_URL = "./static/pyodide/pyodide.mjs"  # what the kernel addon writes for a local Pyodide
 KERNEL_PLUGIN = "@jupyterlite/pyodide-kernel-extension:kernel"
 MARKER = ".pyodide_llm-jupyterlite"  # marks an OUT this recipe made (and may empty)
@@ -198,6 +204,30 @@ def _fix_wait_async(out: Path) -> list[str]:
     return patched
 
 
+def _add_interrupt_bridge(out: Path, wheel: Path) -> list[str]:
+    """Serve the wheel's ``js/jupyterlite-interrupt.js`` and load it in each JupyterLite app page.
+
+    Why: JupyterLite's interrupt (the Stop button, ``I, I``) never reaches a Pyodide
+    kernel's worker; this page script forwards it to pyodide_llm in the kernel
+    (``pyodide_llm/_interrupt.py``). It reads ``window.jupyterapp``, which the
+    example's ``exposeAppInBrowser`` provides. Taken from the site's own wheel, so
+    the page and the kernel speak one version.
+    """
+    with zipfile.ZipFile(wheel) as z:
+        script = z.read(f"pyodide_llm/js/{INTERRUPT_SCRIPT}")
+    (out / "static" / "pyodide_llm").mkdir(parents=True, exist_ok=True)
+    (out / "static" / "pyodide_llm" / INTERRUPT_SCRIPT).write_bytes(script)
+    patched = []
+    for page in sorted(out.glob("*/index.html")):
+        html = page.read_text()
+        if 'id="jupyter-config-data"' not in html:
+            continue
+        tag = f'<script src="../static/pyodide_llm/{INTERRUPT_SCRIPT}"></script>\n'
+        page.write_text(html.replace("</head>", tag + "</head>", 1))
+        patched.append(page.parent.name)
+    return patched
+
+
 def _check(out: Path) -> None:
     """The built site must use the local Pyodide and offer our wheel and the notebook."""
     config = json.loads((out / "jupyter-lite.json").read_text())["jupyter-config-data"]
@@ -254,6 +284,7 @@ def build_site(out: Path, wheel: Path, pins: dict[str, Any] | None = None, log=p
     (out / "static" / "pyodide" / ".complete").unlink(missing_ok=True)  # the cache's marker, not the site's
     _check(out)
     log(f"jupyterlite: Atomics.waitAsync fix added to the {', '.join(_fix_wait_async(out))} pages")
+    log(f"jupyterlite: the Stop button's bridge added to the {', '.join(_add_interrupt_bridge(out, wheel))} pages")
     (out / MARKER).write_text(f"built by recipes/jupyterlite.py at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
     return out
 

@@ -172,7 +172,10 @@ class Notebook:
             const future = k.requestExecute({{ code: arguments[0] }});
             future.onIOPub = (m) => {{
               if (m.header.msg_type === "stream") run.out.push(m.content.text);
-              if (m.header.msg_type === "error") run.out.push(`${{m.content.ename}}: ${{m.content.evalue}}`);
+              if (m.header.msg_type === "error") {{
+                run.out.push(`${{m.content.ename}}: ${{m.content.evalue}}`);
+                run.traceback = m.content.traceback;
+              }}
             }};
             future.done.then((m) => (run.reply = m.content.status), (e) => (run.reply = `cancelled: ${{e}}`));
         """, code)
@@ -452,3 +455,45 @@ def test_pip_install_by_name_from_a_package_index(browser, lite_site, tmp_path_f
     _assert_offline_and_clean(nb)
     print(f"\nJUPYTERLITE %pip install pyodide-llm from {index}: {index_server.requests}")
 
+
+
+STOPPED = "generation interrupted: the engine stopped, the model is still loaded"
+INTERRUPTIBLE = """
+pieces = 0
+async for piece in llm.complete("Once upon a time", max_tokens=1900, ignore_eos=True, temperature=0.8):
+    pieces += 1
+    print(piece, end="", flush=True)
+print("\\nthe loop ended without an interrupt")
+"""
+
+
+@pytest.mark.parametrize("mode", ["isolated", "plain"])
+def test_the_stop_button_stops_the_generation_and_keeps_the_model(browser, servers, mode):
+    """Kernel > Interrupt (the toolbar's stop button and ``I, I`` run the same command) mid-generation."""
+    nb = Notebook(browser, servers[mode])
+    cells = _code_cells()
+    nb.execute(cells[_cell("%pip")] + "\n" + cells[_cell("first_s = ")])
+    engine = nb.workers()["engine"]
+    nb.start(INTERRUPTIBLE)
+    nb.wait("the generation to stream", lambda: len(nb.output()) > 100, 60)
+    shown = nb.js("""
+        window.jupyterapp.commands.execute("notebook:interrupt-kernel");
+        return window.__run.out.length;  // stream messages the page had when the button was pressed
+    """)
+    reply = nb.wait("the interrupted cell's reply", lambda: nb.js("return window.__run.reply"), 30)
+    after = nb.js("return window.__run.out.slice(arguments[0])", shown)
+    assert reply == "error", (reply, nb.output()[-300:])
+    # One short line, not a traceback through the package; at most a token or two after the press
+    # (one may be in flight each way), and the loop did not go on.
+    [error] = [m for m in after if m.endswith(STOPPED)]
+    assert "GenerationCancelled" in error, error
+    assert len([m for m in after if m is not error]) <= 2, after
+    assert "without an interrupt" not in nb.output()
+    assert nb.js("return window.__run.traceback") == [STOPPED], nb.js("return window.__run.traceback")
+    # The model is still loaded in the kernel and answers the next cell; the same engine worker.
+    out = nb.execute(cells[_cell("llm.complete(")] + "\nprint('stats:', llm.last_stats.generated_tokens)")
+    assert f"completion: {GREEDY!r}" in out, out
+    assert nb.workers()["engine"] == engine
+    nb.execute("await llm.close(keep_engine=False)")
+    _assert_offline_and_clean(nb)
+    print(f"\nJUPYTERLITE stop button ({mode}): {len(after) - 1} pieces after the press")

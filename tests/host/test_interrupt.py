@@ -89,6 +89,9 @@ def test_ipython_shows_an_interrupt_as_one_line_and_other_errors_in_full(monkeyp
         def set_custom_exc(self, classes, handler):
             installed["classes"], installed["handler"] = classes, handler
 
+        def _showtraceback(self, etype, value, stb):
+            installed.setdefault("shown", []).append(stb)
+
     shell = Shell()
     ipython = types.ModuleType("IPython")
     ipython.get_ipython = lambda: shell  # type: ignore[attr-defined]
@@ -99,3 +102,4 @@ def test_ipython_shows_an_interrupt_as_one_line_and_other_errors_in_full(monkeyp
     assert short == [_interrupt.MESSAGE]
     full = installed["handler"](shell, GenerationCancelled, GenerationCancelled("map stopped", "aborted"), None)
     assert full[0].startswith("Traceback") and "map stopped" in full[1]
+    assert installed["shown"] == [short, full]  # IPython leaves showing it to the handler
