@@ -70,6 +70,7 @@ def _sampling_defaults() -> str:
 _pins = tomllib.loads((REPO / "emscripten.toml").read_text())
 rst_epilog = f"""
 .. |pyodide_version| replace:: {_pins["pyodide"]["version"]}
+.. |pyodide_matrix| replace:: {", ".join(_pins["pyodide_matrix"])}
 .. |pyscript_version| replace:: {_pins["pyscript"]["version"]}
 .. |sampling_defaults| replace:: {_sampling_defaults()}
 """
