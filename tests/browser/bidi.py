@@ -145,7 +145,13 @@ class Firefox:
     # -- the selenium-shaped part ------------------------------------------------------
 
     def get(self, url: str) -> None:
-        self._call("browsingContext.navigate", {"context": self.context, "url": url, "wait": "complete"})
+        """Open ``url`` and wait for its load; a page that navigates on its own while loading
+        (a reload, a redirect by script) ends that wait early, as selenium's ``get`` does."""
+        try:
+            self._call("browsingContext.navigate", {"context": self.context, "url": url, "wait": "complete"})
+        except BiDiError as e:
+            if "NS_BINDING_ABORTED" not in str(e):
+                raise
 
     def set_script_timeout(self, seconds: float) -> None:
         self.script_timeout = seconds
