@@ -487,7 +487,7 @@ def test_the_stop_button_stops_the_generation_and_keeps_the_model(browser, serve
     # (one may be in flight each way), and the loop did not go on.
     [error] = [m for m in after if m.endswith(STOPPED)]
     assert "GenerationCancelled" in error, error
-    assert len([m for m in after if m is not error]) <= 2, after
+    assert len([m for m in after if m is not error and m]) <= 2, after  # a flush can be an empty message
     assert "without an interrupt" not in nb.output()
     assert nb.js("return window.__run.traceback") == [STOPPED], nb.js("return window.__run.traceback")
     # The model is still loaded in the kernel and answers the next cell; the same engine worker.
@@ -496,4 +496,4 @@ def test_the_stop_button_stops_the_generation_and_keeps_the_model(browser, serve
     assert nb.workers()["engine"] == engine
     nb.execute("await llm.close(keep_engine=False)")
     _assert_offline_and_clean(nb)
-    print(f"\nJUPYTERLITE stop button ({mode}): {len(after) - 1} pieces after the press")
+    print(f"\nJUPYTERLITE stop button ({mode}): {len([m for m in after if m]) - 1} pieces after the press")
