@@ -4,7 +4,9 @@ For each repetition, model and thread count the engines run interleaved (A B C D
   py      pyodide_llm through its Python API (Pyodide, micropip-installed wheel)
   js      the same engine driven directly from JS (what Python streaming costs)
   wllama  wllama 3.8.1 (npm) in the same Chromium
-  native  llama-bench built from the same llama.cpp source
+  native  llama-bench built from the same llama.cpp source (-march=native: AVX-512 here)
+  native128  the same, restricted to 128-bit SIMD (x86-64-v2: SSE4.2, no AVX; [native128]),
+          the closer reference for WebAssembly's 128-bit SIMD
   py-firefox  the py page in Debian's Firefox ESR (WebDriver BiDi, tests/browser/bidi.py), the
           variant it can run (variant="auto"; the Chromium pages pin wasm64-mt)
 Every browser run is a fresh Chromium (or Firefox) (so load is cold and the renderer's peak
@@ -54,7 +56,8 @@ from recipes.pyodide_dist import _npm_pack, pyodide_dist  # noqa: E402
 from recipes.toolchain import ensure_toolchain  # noqa: E402
 from recipes.wheel import build_wheel  # noqa: E402
 
-ENGINES = ("py", "js", "wllama", "native", "py-firefox")
+ENGINES = ("py", "js", "wllama", "native", "native128", "py-firefox")
+NATIVE = {"native": "native", "native128": "native128"}  # engine row -> recipes build flavour
 DEFAULT_MODELS = [SMOLLM2, "qwen2-0.5b-q4_k_m", "qwen2-0.5b-q4_0", "qwen2-0.5b-q8_0", "llama-1b-q4_k_m"]
 N_CTX = 1024  # what every page loads with; the KV cache in the memory budget is for this
 
@@ -141,6 +144,7 @@ def main() -> int:
     pins = load_pins()
     cmd_wasm([])
     native_dir = cmd_native()
+    native_dirs = {engine: cmd_native(flavour) for engine, flavour in NATIVE.items()}
     wheel = build_wheel(log)
     tc = ensure_toolchain(pins, log)
     rig = gpu.node_rig(pins, log) if gpu_names else None  # fails now, not after the browser runs
@@ -159,8 +163,8 @@ def main() -> int:
                 for name in names:
                     for t in threads_list:
                         for engine in ENGINES:
-                            if engine == "native":
-                                r = run_native(tc, str(native_dir / "llama-bench"), paths[name], t)
+                            if engine in NATIVE:
+                                r = run_native(tc, str(native_dirs[engine] / "llama-bench"), paths[name], t)
                             else:
                                 firefox = engine.endswith("-firefox")
                                 # Firefox takes the variant it can run (ESR 140: no relaxed SIMD, so wasm32-mt).
@@ -232,21 +236,24 @@ def report(results, models: dict[str, dict], threads_list, machine: str, rows: l
     for name, info in models.items():
         for t in threads_list:
             for e in ENGINES:
-                m = med[(name, e, t)]
+                m = med.get((name, e, t), {})  # a results file from before a row existed has none
                 cells = [f"{m[k]:.1f}" if k in m else "-" for k in ("prefill", "decode", "decode_wall")]
                 cells += [f"{m[k]:.0f}" if k in m else "-" for k in ("load_ms", "peak_mib")]
                 lines.append(f"| {name} | {e} | {t} | " + " | ".join(cells) + " |")
-            py, js, wl, nat, ff = (med[(name, e, t)] for e in ENGINES)
-            ratios.append(f"RATIO {name} t{t} prefill_vs_wllama={py['prefill'] / wl['prefill']:.2f} "
-                          f"decode_vs_wllama={py['decode'] / wl['decode']:.2f} "
-                          f"decode_vs_native={py['decode'] / nat['decode']:.2f} "
+            py, js, wl, nat, nat128, ff = (med.get((name, e, t), {}) for e in ENGINES)
+            ratios.append(f"RATIO {name} t{t} prefill_vs_wllama={_ratio(py, wl, 'prefill')} "
+                          f"decode_vs_wllama={_ratio(py, wl, 'decode')} "
+                          f"decode_vs_native={_ratio(py, nat, 'decode')} "
+                          f"decode_vs_native128={_ratio(py, nat128, 'decode')} "
+                          f"prefill_vs_native={_ratio(py, nat, 'prefill')} "
+                          f"prefill_vs_native128={_ratio(py, nat128, 'prefill')} "
                           f"python_overhead={1 - py['keep_up'] / js['keep_up']:.3f} "
-                          f"load_vs_wllama={py['load_ms'] / wl['load_ms']:.2f}")
-            ratios.append(f"FIREFOX {name} t{t} prefill_vs_chromium={ff['prefill'] / py['prefill']:.2f} "
-                          f"decode_vs_chromium={ff['decode'] / py['decode']:.2f} "
-                          f"decode_vs_native={ff['decode'] / nat['decode']:.2f} "
-                          f"load_vs_chromium={ff['load_ms'] / py['load_ms']:.2f} "
-                          f"peak_mib={ff['peak_mib']:.0f}")
+                          f"load_vs_wllama={_ratio(py, wl, 'load_ms')}")
+            ratios.append(f"FIREFOX {name} t{t} prefill_vs_chromium={_ratio(ff, py, 'prefill')} "
+                          f"decode_vs_chromium={_ratio(ff, py, 'decode')} "
+                          f"decode_vs_native={_ratio(ff, nat, 'decode')} "
+                          f"load_vs_chromium={_ratio(ff, py, 'load_ms')} "
+                          f"peak_mib={ff.get('peak_mib', float('nan')):.0f}")
             budget = info["file_mib"] + info["kv_mib"] + 150
             ratios.append(f"MEMORY {name} t{t} model_mib={info['file_mib']:.0f} kv_mib={info['kv_mib']:.0f} "
                           f"budget_mib={budget:.0f} py_peak_mib={py['peak_mib']:.0f} js_peak_mib={js['peak_mib']:.0f} "
@@ -281,6 +288,11 @@ def _cpu() -> str:
 def _cores() -> int:
     import os
     return len(os.sched_getaffinity(0))
+
+
+def _ratio(a: dict, b: dict, key: str) -> str:
+    """``a[key] / b[key]`` to 2 decimals, ``nan`` when a row lacks it (an older results file)."""
+    return f"{a[key] / b[key]:.2f}" if key in a and b.get(key) else "nan"
 
 
 def _firefox() -> str:

@@ -91,11 +91,11 @@ def copy_engine_licenses(src: Path, dest: Path = DIST) -> None:
             (dest / name).write_bytes(data)
 
 
-def cmd_native() -> Path:
+def cmd_native(flavour: str = "native") -> Path:
     pins = load_pins()
     tc = ensure_toolchain(pins, log)
     src = llama_source(pins, log)
-    return build_native(tc, pins, src, log)
+    return build_native(tc, pins, src, log, flavour)
 
 
 def test_env() -> dict[str, str]:

@@ -151,22 +151,26 @@ def _cpu_fingerprint() -> str:
     return hashlib.sha256("\n".join(keep).encode()).hexdigest()[:12]
 
 
-def build_native(tc: Toolchain, pins: dict[str, Any], src: Path, log=print) -> Path:
-    """Build the engine natively (plm-native, llama-bench if pinned); return the bin directory."""
-    np_ = pins["native"]
+def build_native(tc: Toolchain, pins: dict[str, Any], src: Path, log=print, flavour: str = "native") -> Path:
+    """Build the engine natively; return the bin directory.
+
+    ``flavour``: ``"native"`` (``[native]``: -march=native, the greedy reference and the
+    speed ceiling) or ``"native128"`` (``[native128]``: 128-bit SIMD only, llama-bench).
+    """
+    np_ = pins[flavour]
     base_key = digest(pins["toolchain"], src.name, pins["cmake"]["defines"], np_, _cpu_fingerprint())
     full_key = digest(base_key, WASM_DIR)
-    out = cache_root() / "native" / f"native-{full_key}"
+    out = cache_root() / "native" / f"{flavour}-{full_key}"
     targets = np_["targets"]
     if all((out / t).exists() for t in targets):
-        log(f"native: up to date (cache {out.name})")
+        log(f"{flavour}: up to date (cache {out.name})")
         return out
-    build = cache_root() / "build" / f"native-{base_key}"
+    build = cache_root() / "build" / f"{flavour}-{base_key}"
     build.mkdir(parents=True, exist_ok=True)
-    log(f"native: building {', '.join(targets)} in {build}")
+    log(f"{flavour}: building {', '.join(targets)} in {build}")
     t0 = time.monotonic()
     configure = ["cmake", *pins["cmake"]["defines"], *np_["defines"]]
-    _cmake_build(tc, build, src, configure, targets, log, "native")
-    _publish(build, out, targets, "native")
-    log(f"native: built in {time.monotonic() - t0:.0f} s")
+    _cmake_build(tc, build, src, configure, targets, log, flavour)
+    _publish(build, out, targets, flavour)
+    log(f"{flavour}: built in {time.monotonic() - t0:.0f} s")
     return out

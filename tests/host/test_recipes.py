@@ -50,6 +50,17 @@ def test_pins_cover_every_variant_and_source() -> None:
     assert "-O3" in pins["variants"]["common"]["cflags"]
 
 
+def test_the_128_bit_native_reference_turns_off_every_wider_x86_extension() -> None:
+    """bench's native128 row must be SSE4.2-only: any GGML x86 option above it left on (ggml turns
+    them on by default without GGML_NATIVE) would make it another full native build."""
+    defines = load_pins()["native128"]["defines"]
+    wider = ("AVX", "AVX2", "BMI2", "FMA", "F16C", "AVX_VNNI", "AVX512", "AVX512_VBMI", "AVX512_VNNI",
+             "AVX512_BF16", "AMX_TILE", "AMX_INT8", "AMX_BF16")
+    assert "-DGGML_NATIVE=OFF" in defines and "-DGGML_SSE42=ON" in defines
+    assert [o for o in wider if f"-DGGML_{o}=OFF" not in defines] == []
+    assert {"-DCMAKE_C_FLAGS=-march=x86-64-v2", "-DCMAKE_CXX_FLAGS=-march=x86-64-v2"} <= set(defines)
+
+
 def test_sha256_mismatch_stops_the_download(cache) -> None:
     with pytest.raises(RecipeError) as e:
         source._pip_download("six==1.16.0", "0" * 64, "six-1.16.0-py2.py3-none-any.whl", binary=True, log=print)
