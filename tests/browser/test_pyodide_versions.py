@@ -49,7 +49,7 @@ try:
     await LLM.load("models/missing.gguf")
 except LLMError as e:
     out["missing"] = [type(e).__name__, e.code]
-out["embed_ok"] = len(await llm.tokenize("still loaded")) > 0
+out["still_loaded"] = len(await llm.tokenize("still loaded")) > 0
 await llm.close()
 _json.dumps(out)
 """
@@ -82,4 +82,4 @@ def test_the_core_api_runs_in_this_pyodide(old_pyodide_page):
     assert r["stopped"][1] == "cancelled" and 2 <= r["stopped"][0] <= 4, r
     assert r["overflow"] == ["ContextOverflowError", "context_overflow"], r
     assert r["missing"] == ["ModelSourceError", "http_error"], r
-    assert r["embed_ok"] is True
+    assert r["still_loaded"] is True
