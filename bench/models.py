@@ -2,7 +2,7 @@
 
 Why synthetic: speed depends on tensor shapes and quantization types, not on
 weight values, and only package registries are reachable here. So the models
-people run (a Qwen2.5-0.5B and a Llama-3.2-1B shape) are written with the
+people run (Qwen2.5-0.5B, Llama-3.2-1B and Llama-3.2-3B shapes) are written with the
 ``gguf`` package as F16 with random weights, then quantized by llama.cpp's own
 ``llama-quantize`` (built natively from the pinned source) into the mixes users
 download: Q4_K_M (Q4_K with Q6_K for the sensitive tensors), Q4_0 and Q8_0.
@@ -20,19 +20,24 @@ from typing import Any
 
 from recipes.pins import cache_root, digest
 from recipes.source import model_file
-from recipes.synthetic import Shape, write_model
+from recipes.synthetic import WEIGHTS_FORMAT, Shape, write_model
 
 SMOLLM2 = "smollm2-135m-q4_1"
 
 
+QUANTS = {"q4_k_m": "Q4_K_M", "q4_0": "Q4_0", "q8_0": "Q8_0"}
 SHAPES = {
     # Qwen2.5-0.5B-Instruct's hyper-parameters (tied embeddings, q/k/v biases).
     "qwen2-0.5b": Shape("qwen2", 896, 24, 14, 2, 4864, 151936, 1e6, True, 32768),
     # Llama-3.2-1B-Instruct's hyper-parameters (tied embeddings).
     "llama-1b": Shape("llama", 2048, 16, 32, 8, 8192, 128256, 5e5, False, 131072),
+    # Llama-3.2-3B-Instruct's hyper-parameters (tied embeddings).
+    "llama-3b": Shape("llama", 3072, 28, 24, 8, 8192, 128256, 5e5, False, 131072),
 }
-QUANTS = {"q4_k_m": "Q4_K_M", "q4_0": "Q4_0", "q8_0": "Q8_0"}
-ALL = [SMOLLM2] + [f"{s}-{q}" for s in SHAPES for q in QUANTS]
+# The quantizations written per shape: the 3B one only in the mix people download most
+# (its F16 intermediate is 6.4 GB, deleted once every quantization listed here exists).
+SHAPE_QUANTS = {"qwen2-0.5b": tuple(QUANTS), "llama-1b": tuple(QUANTS), "llama-3b": ("q4_k_m",)}
+ALL = [SMOLLM2] + [f"{s}-{q}" for s in SHAPES for q in SHAPE_QUANTS[s]]
 
 
 def kv_cache_mib(path: Path, n_ctx: int) -> float:
@@ -55,12 +60,13 @@ def model_path(name: str, pins: dict[str, Any], tc, native_dir: Path, log) -> Pa
     smollm = model_file(pins, "smollm2", log)
     if name == SMOLLM2:
         return smollm
-    match = [(s, q) for s in SHAPES for q in QUANTS if name == f"{s}-{q}"]
+    match = [(s, q) for s in SHAPES for q in SHAPE_QUANTS[s] if name == f"{s}-{q}"]
     if not match:
         raise ValueError(f"unknown benchmark model {name!r}; known: {', '.join(ALL)}")
     shape_name, quant = match[0]
     shape = SHAPES[shape_name]
-    key = digest(json.dumps(asdict(shape)), Path(__file__), pins["llama_cpp"], smollm.name)
+    # Keyed by what the file is made of (not this module, so adding a shape rewrites nothing).
+    key = digest(json.dumps(asdict(shape)), str(WEIGHTS_FORMAT), pins["llama_cpp"], smollm.name)
     out = cache_root() / "models" / "synthetic" / f"{name}-{key}.gguf"
     if out.exists():
         return out
@@ -74,6 +80,6 @@ def model_path(name: str, pins: dict[str, Any], tc, native_dir: Path, log) -> Pa
     tc.run(f"{shlex.quote(str(native_dir / 'llama-quantize'))} {shlex.quote(str(f16))} {shlex.quote(str(part))} "
            f"{QUANTS[quant]} > {shlex.quote(str(part))}.log 2>&1")
     part.rename(out)
-    if all((out.with_name(f"{shape_name}-{q}-{key}.gguf")).exists() for q in QUANTS):
+    if all((out.with_name(f"{shape_name}-{q}-{key}.gguf")).exists() for q in SHAPE_QUANTS[shape_name]):
         f16.unlink()  # 1-2.5 GB; every quantization of this shape is done
     return out

@@ -10,14 +10,20 @@ For each repetition, model and thread count the engines run interleaved (A B C D
   py-firefox  the py page in Debian's Firefox ESR (WebDriver BiDi, tests/browser/bidi.py), the
           variant it can run (variant="auto"; the Chromium pages pin wasm64-mt)
 Every browser run is a fresh Chromium (or Firefox) (so load is cold and the renderer's peak
-memory is that page's alone) on a COOP/COEP server: load the model, a short
-warm-up generation, then the measured one (the prompt, then 128 greedy tokens
-with EOS ignored). The figures are medians over the repetitions.
+memory is that page's alone) on a COOP/COEP server: load the model, a short warm-up
+generation, then the measured one (a 128-token prompt, then greedy tokens with EOS ignored:
+128, or 32 for models over 500 MiB), then a 512-token prompt (py, js, native; prefill
+depends on the prompt's length). Models: SmolLM2-135M Q4_1 (PyPI; at 1 and 2 threads) and
+synthetic GGUFs with real shapes (bench/models.py): Qwen2.5-0.5B Q4_K_M and Q8_0,
+Llama-3.2-1B Q4_K_M and Q4_0, Llama-3.2-3B Q4_K_M; ``Plan`` says what each gets.
 prefill/decode are each engine's own timings (apples to apples with wllama and
-llama-bench). python_overhead: within each run, the decode rate the consumer sees
-(first to last piece, wall clock) as a share of the engine's own decode rate;
-Python's share against a plain JS consumer's, so page-to-page engine noise cancels.
-Models: SmolLM2-135M (PyPI) and synthetic GGUFs with real shapes (bench/models.py).
+llama-bench); cells are ``median [min-max]`` (bench/report.py). python_overhead: within
+each run, the decode rate the consumer sees (first to last piece, wall clock) as a share of
+the engine's own decode rate; Python's share against a plain JS consumer's.
+PYTHON line: interleaved py/js page pairs on SmolLM2 (--python-pairs), each engine rate and
+what the page's main thread used of the cores while decoding (bench/cpu.py).
+TTFT lines (bench/ttft.py): page open to first token, first visit and cached visit, beside
+wllama's cold page.
 Rows per second (bench/pages/rows.html, after the browser runs): 16 short labelling
 prompts, 32 greedy tokens each (EOS ignored; --rows-tokens), through the Python API: one at a time
 (a loop over ``llm.complete``) and ``llm.map`` with 1, 4 and 8 rows decoded together.
@@ -32,13 +38,13 @@ import argparse
 import json
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +53,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 import gpu  # noqa: E402
 from bidi import Firefox  # noqa: E402
 from conftest import _driver  # noqa: E402
+from cpu import CpuSampler  # noqa: E402
 from memory import firefox_content_peak_mib, renderer_peak_mib  # noqa: E402
 from models import ALL, SMOLLM2, kv_cache_mib, model_path  # noqa: E402
 from pyodide_llm._host.serve import StaticServer  # noqa: E402
@@ -55,10 +62,12 @@ from recipes.pins import load_pins  # noqa: E402
 from recipes.pyodide_dist import _npm_pack, pyodide_dist  # noqa: E402
 from recipes.toolchain import ensure_toolchain  # noqa: E402
 from recipes.wheel import build_wheel  # noqa: E402
+from report import ENGINES, report  # noqa: E402
+from ttft import run_ttft_section  # noqa: E402
 
-ENGINES = ("py", "js", "wllama", "native", "native128", "py-firefox")
 NATIVE = {"native": "native", "native128": "native128"}  # engine row -> recipes build flavour
-DEFAULT_MODELS = [SMOLLM2, "qwen2-0.5b-q4_k_m", "qwen2-0.5b-q4_0", "qwen2-0.5b-q8_0", "llama-1b-q4_k_m"]
+DEFAULT_MODELS = [SMOLLM2, "qwen2-0.5b-q4_k_m", "qwen2-0.5b-q8_0", "llama-1b-q4_k_m", "llama-1b-q4_0",
+                  "llama-3b-q4_k_m"]
 N_CTX = 1024  # what every page loads with; the KV cache in the memory budget is for this
 
 
@@ -82,15 +91,25 @@ def make_site(root: Path, pins, wheel: Path, models: dict[str, Path]) -> None:
 
 
 def run_browser(url: str, firefox: bool = False) -> dict:
-    """Run one benchmark page in a fresh Chromium (or Firefox); add the page's process peak memory."""
+    """Run one benchmark page in a fresh Chromium (or Firefox); add the page's process peak memory.
+
+    In Chromium, the CPU time of the renderer's threads during the measured decode as well
+    (bench/cpu.py: ``cpu_main``, ``cpu_workers``, ``cpu_other``, in cores).
+    """
     driver = Firefox() if firefox else _driver()
+    sampler = None if firefox else CpuSampler(driver)
     try:
         r = run_page(driver, url)
         r["peak_mib"] = firefox_content_peak_mib(driver.proc.pid) if firefox else renderer_peak_mib(driver)
         if firefox:
             r["browser"] = f"Firefox {driver.version}"
+        if sampler is not None and "decode_t0" in r:
+            sampler.stop()
+            r |= sampler.share(r["decode_t0"], r["decode_t1"])
         return r
     finally:
+        if sampler is not None:
+            sampler.stop()
         driver.quit()
 
 
@@ -107,20 +126,60 @@ def run_page(driver, url: str, timeout: float = 1200) -> dict:
     raise TimeoutError(url)
 
 
-def run_native(tc, bench_bin: str, model: Path, threads: int) -> dict:
-    cmd = f"{bench_bin} -m {model} -p 128 -n 128 -t {threads} -r 1 -o json"
-    out = tc.run(cmd, capture=True).stdout
+def run_native(tc, bench_bin: str, model: Path, threads: int, n_gen: int, long: bool) -> dict:
+    prompts = "128,512" if long else "128"
+    out = tc.run(f"{bench_bin} -m {model} -p {prompts} -n {n_gen} -t {threads} -r 1 -o json", capture=True).stdout
     rows = json.loads(out[out.index("["):])
-    pp = next(r for r in rows if r["n_prompt"] > 0)
-    tg = next(r for r in rows if r["n_gen"] > 0)
-    return {"ok": True, "prefill": pp["avg_ts"], "decode": tg["avg_ts"], "n_prompt": 128}
+    r = {"ok": True, "n_prompt": 128, "decode": next(x["avg_ts"] for x in rows if x["n_gen"] > 0)}
+    r["prefill"] = next(x["avg_ts"] for x in rows if x["n_prompt"] == 128)
+    if long:
+        r["prefill_long"] = next(x["avg_ts"] for x in rows if x["n_prompt"] == 512)
+    return r
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one model gets, so that six models fit in 45 minutes on 2 cores.
+
+    Models over 500 MiB (the 1B and 3B shapes) decode 32 tokens (the rate settles within
+    a few), run once, and skip Firefox; the 512-token prompt is measured by the py, js
+    and native rows only (wllama's and native128's K-quant prefill would take minutes
+    alone on the 3B shape, and the targets compare with native).
+    """
+
+    n_gen: int
+    reps: int
+    warm: int
+    engines: tuple[str, ...]
+    long: tuple[str, ...] = ("py", "js", "native")
+
+    @classmethod
+    def for_model(cls, file_mib: float, reps: int) -> Plan:
+        if file_mib > 500:
+            return cls(32, 1, 4, tuple(e for e in ENGINES if e != "py-firefox"))
+        return cls(128, reps, 16, ENGINES)
+
+
+def run_engine(engine: str, name: str, t: int, plan: Plan, url: str, tc, native_dirs, paths) -> dict:
+    long = engine in plan.long
+    if engine in NATIVE:
+        return run_native(tc, str(native_dirs[engine] / "llama-bench"), paths[name], t, plan.n_gen, long)
+    firefox = engine.endswith("-firefox")
+    # Firefox takes the variant it can run (ESR 140: no relaxed SIMD, so wasm32-mt).
+    return run_browser(f"{url}/{engine.removesuffix('-firefox')}.html?threads={t}&model=./models/{name}.gguf"
+                       f"&n={plan.n_gen}&warm={plan.warm}&long={int(long)}" + ("&variant=auto" if firefox else ""),
+                       firefox=firefox)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--reps", type=int, default=2, help="runs per row of the models under 500 MiB (big ones: 1)")
+    ap.add_argument("--threads", default="2")
+    ap.add_argument("--t1-models", default=SMOLLM2, help="models measured at 1 thread as well ('' none)")
     ap.add_argument("--models", default=",".join(DEFAULT_MODELS), help=f"comma-separated, from: {', '.join(ALL)}")
+    ap.add_argument("--python-pairs", type=int, default=6,
+                    help="interleaved py/js page pairs of the PYTHON line (SmolLM2, 2 threads; 0 skips it)")
+    ap.add_argument("--ttft-reps", type=int, default=2, help="rounds of the TTFT section (0 skips it)")
     ap.add_argument("--gpu-models", default=SMOLLM2, help="models of the software-GPU section ('' skips it)")
     ap.add_argument("--gpu-tokens", type=int, default=gpu.DEFAULT_TOKENS, help="tokens generated there")
     ap.add_argument("--gpu-threads", type=int, help="engine threads there (default: the largest of --threads)")
@@ -135,10 +194,12 @@ def main() -> int:
     if args.report:
         saved = json.loads(args.report.read_text())
         results = {(*k.split("|")[:2], int(k.split("|")[2])): v for k, v in saved["raw"].items()}
-        threads = sorted({t for (_, e, t) in results if e in ENGINES})
-        return report(results, saved["models"], threads, saved["machine"], saved.get("rows"), save=False)
+        return report(ROOT, results, saved["models"], saved["machine"], saved.get("rows"), saved.get("ttft"),
+                      save=False)
+    started = time.monotonic()
     threads_list = [int(t) for t in args.threads.split(",")]
-    names = [] if args.rows_only else args.models.split(",")
+    names = [] if args.rows_only else [n for n in args.models.split(",") if n]
+    t1 = {n for n in args.t1_models.split(",") if n}
     gpu_names = [] if args.rows_only else [n for n in args.gpu_models.split(",") if n]
     rows_names = [n for n in args.rows_models.split(",") if n]
     pins = load_pins()
@@ -148,42 +209,63 @@ def main() -> int:
     wheel = build_wheel(log)
     tc = ensure_toolchain(pins, log)
     rig = gpu.node_rig(pins, log) if gpu_names else None  # fails now, not after the browser runs
-    paths = {n: model_path(n, pins, tc, native_dir, log) for n in dict.fromkeys(names + gpu_names + rows_names)}
+    want = [SMOLLM2, *names, *gpu_names, *rows_names]
+    paths = {n: model_path(n, pins, tc, native_dir, log) for n in dict.fromkeys(want)}
     models = {n: {"file_mib": paths[n].stat().st_size / 2**20, "kv_mib": kv_cache_mib(paths[n], N_CTX)}
               for n in names}
+    plans = {n: Plan.for_model(models[n]["file_mib"], args.reps) for n in names}
     results: dict[tuple[str, str, int], list[dict]] = {}
     if rig is not None:
         run_gpu_section(rig, {n: paths[n] for n in gpu_names}, args.gpu_threads or max(threads_list),
                         args.gpu_tokens, args.gpu_reps, results)
+    ttft, rows = [], []
     with tempfile.TemporaryDirectory(prefix="pyodide_llm-bench-") as tmp:
-        make_site(Path(tmp) / "site", pins, wheel, paths)
-        server = StaticServer(Path(tmp) / "site", isolated=True)
+        site = Path(tmp) / "site"
+        make_site(site, pins, wheel, paths)
+        server = StaticServer(site, isolated=True)
         try:
-            for rep in range(args.reps + 1):  # repetition 0 is the warm-up, not counted
+            if names:  # one page first, not counted: the model files and the browser into the OS's caches
+                run_browser(f"{server.url}/py.html?threads=2&model=./models/{SMOLLM2}.gguf&n=16")
+            for rep in range(max((p.reps for p in plans.values()), default=0)):
                 for name in names:
-                    for t in threads_list:
-                        for engine in ENGINES:
-                            if engine in NATIVE:
-                                r = run_native(tc, str(native_dirs[engine] / "llama-bench"), paths[name], t)
-                            else:
-                                firefox = engine.endswith("-firefox")
-                                # Firefox takes the variant it can run (ESR 140: no relaxed SIMD, so wasm32-mt).
-                                r = run_browser(f"{server.url}/{engine.removesuffix('-firefox')}.html?threads={t}"
-                                                f"&model=./models/{name}.gguf" + ("&variant=auto" if firefox else ""),
-                                                firefox=firefox)
-                            if rep > 0:
-                                results.setdefault((name, engine, t), []).append(r)
-                            print(f"rep {rep} {name} t{t} {engine:7s} prefill {r['prefill']:7.1f} "
-                                  f"decode {r['decode']:6.1f}"
-                                  + (f" load {r['load_ms']:.0f} ms peak {r['peak_mib']:.0f} MiB"
-                                     if "load_ms" in r else ""), flush=True)
+                    plan = plans[name]
+                    if rep >= plan.reps:
+                        continue
+                    for t in sorted({*threads_list, *([1] if name in t1 else [])}):
+                        for engine in plan.engines:
+                            if t == 1 and engine == "py-firefox":
+                                continue
+                            r = run_engine(engine, name, t, plan, server.url, tc, native_dirs, paths)
+                            results.setdefault((name, engine, t), []).append(r)
+                            _print_run(rep, name, t, engine, r, started)
+            python_pairs(server.url, args.python_pairs, results, started)
+            if args.ttft_reps and not args.rows_only:
+                ttft = run_ttft_section(site, SMOLLM2, 2, args.ttft_reps, run_page, _driver)
             rows = run_rows_section(server.url, rows_names, args.rows_threads, args.rows_tokens)
         finally:
             server.stop()
     if args.rows_only:
         print("\n".join(rows))
         return 0
-    return report(results, models, threads_list, _machine(), rows)
+    return report(ROOT, results, models, _machine(), rows, ttft, minutes=(time.monotonic() - started) / 60)
+
+
+def python_pairs(url: str, pairs: int, results: dict, started: float) -> None:
+    """``pairs`` py/js page pairs on SmolLM2 at 2 threads, alternating (the PYTHON line)."""
+    for i in range(pairs):
+        for engine in ("py", "js"):
+            r = run_browser(f"{url}/{engine}.html?threads=2&model=./models/{SMOLLM2}.gguf")
+            results.setdefault((SMOLLM2, f"{engine}-pair", 2), []).append(r)
+            _print_run(i, SMOLLM2, 2, f"{engine}-pair", r, started)
+
+
+def _print_run(rep: int, name: str, t: int, engine: str, r: dict, started: float) -> None:
+    print(f"[{(time.monotonic() - started) / 60:5.1f} min] rep {rep + 1} {name} t{t} {engine:10s} "
+          f"prefill {r['prefill']:7.1f}" + (f" (512: {r['prefill_long']:6.1f})" if "prefill_long" in r else "")
+          + f" decode {r['decode']:6.1f}"
+          + (f" load {r['load_ms']:.0f} ms peak {r['peak_mib']:.0f} MiB" if "load_ms" in r else "")
+          + (f" main {r['cpu_main']:.2f} workers {r['cpu_workers']:.2f} cores" if "cpu_main" in r else ""),
+          flush=True)
 
 
 def run_rows_section(url: str, names: list[str], threads: int, tokens: int = 32) -> list[str]:
@@ -220,64 +302,6 @@ def _machine() -> str:
             f"Chromium {_chromium()}, Firefox {_firefox()}")
 
 
-def report(results, models: dict[str, dict], threads_list, machine: str, rows: list[str] | None = None,
-           save: bool = True) -> int:
-    """Print the table and the RATIO/MEMORY lines; save the raw JSON and bench/RESULTS.md."""
-    for v in results.values():
-        for r in v:
-            if "decode_wall" in r:  # share of the engine's decode rate the consumer really sees
-                r["keep_up"] = r["decode_wall"] / r["decode"]
-    med = {k: {m: statistics.median(r[m] for r in v if m in r)
-               for m in ("prefill", "decode", "decode_wall", "keep_up", "load_ms", "peak_mib")
-               if any(m in r for r in v)} for k, v in results.items()}
-    lines = ["| model | engine | threads | prefill tok/s | decode tok/s | decode seen by consumer tok/s "
-             "| load ms | renderer peak MiB |", "|---|---|---|---|---|---|---|---|"]
-    ratios = []
-    for name, info in models.items():
-        for t in threads_list:
-            for e in ENGINES:
-                m = med.get((name, e, t), {})  # a results file from before a row existed has none
-                cells = [f"{m[k]:.1f}" if k in m else "-" for k in ("prefill", "decode", "decode_wall")]
-                cells += [f"{m[k]:.0f}" if k in m else "-" for k in ("load_ms", "peak_mib")]
-                lines.append(f"| {name} | {e} | {t} | " + " | ".join(cells) + " |")
-            py, js, wl, nat, nat128, ff = (med.get((name, e, t), {}) for e in ENGINES)
-            ratios.append(f"RATIO {name} t{t} prefill_vs_wllama={_ratio(py, wl, 'prefill')} "
-                          f"decode_vs_wllama={_ratio(py, wl, 'decode')} "
-                          f"decode_vs_native={_ratio(py, nat, 'decode')} "
-                          f"decode_vs_native128={_ratio(py, nat128, 'decode')} "
-                          f"prefill_vs_native={_ratio(py, nat, 'prefill')} "
-                          f"prefill_vs_native128={_ratio(py, nat128, 'prefill')} "
-                          f"python_overhead={1 - py['keep_up'] / js['keep_up']:.3f} "
-                          f"load_vs_wllama={_ratio(py, wl, 'load_ms')}")
-            ratios.append(f"FIREFOX {name} t{t} prefill_vs_chromium={_ratio(ff, py, 'prefill')} "
-                          f"decode_vs_chromium={_ratio(ff, py, 'decode')} "
-                          f"decode_vs_native={_ratio(ff, nat, 'decode')} "
-                          f"load_vs_chromium={_ratio(ff, py, 'load_ms')} "
-                          f"peak_mib={ff.get('peak_mib', float('nan')):.0f}")
-            budget = info["file_mib"] + info["kv_mib"] + 150
-            ratios.append(f"MEMORY {name} t{t} model_mib={info['file_mib']:.0f} kv_mib={info['kv_mib']:.0f} "
-                          f"budget_mib={budget:.0f} py_peak_mib={py['peak_mib']:.0f} js_peak_mib={js['peak_mib']:.0f} "
-                          f"wllama_peak_mib={wl['peak_mib']:.0f}")
-    gpu_lines = gpu.section(results)
-    rows = rows or []
-    print("\n".join([*lines, "", *ratios, "", *rows, "", *gpu_lines]))
-    if save:
-        (ROOT / "bench" / "results").mkdir(exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        (ROOT / "bench" / "results" / f"{stamp}.json").write_text(json.dumps(
-            {"machine": machine, "models": models, "labels": gpu.LABELS, "rows": rows,
-             "raw": {f"{n}|{e}|{t}": v for (n, e, t), v in results.items()}}, indent=1))
-    reps = max(len(v) for (_, e, _), v in results.items() if e in ENGINES)
-    (ROOT / "bench" / "RESULTS.md").write_text(
-        f"# Latest benchmark ({time.strftime('%Y-%m-%d %H:%M')} UTC)\n\nMachine: {machine}. Prompt ~128 tokens, "
-        f"then 128 greedy tokens (EOS ignored), n_ctx {N_CTX}; medians of {reps} runs after a warm-up round, "
-        "engines interleaved, a fresh Chromium per browser run. Renderer peak = the page's renderer process "
-        "VmHWM (page + worker + wasm). Synthetic models: real shapes, random weights (bench/models.py).\n\n"
-        + "\n".join(lines) + "\n\n```\n" + "\n".join(ratios + (["", *rows] if rows else [])) + "\n```\n"
-        + "".join(f"\n{line}" for line in gpu_lines) + ("\n" if gpu_lines else ""))
-    return 0
-
-
 def _cpu() -> str:
     for ln in Path("/proc/cpuinfo").read_text().splitlines():
         if ln.startswith("model name"):
@@ -288,11 +312,6 @@ def _cpu() -> str:
 def _cores() -> int:
     import os
     return len(os.sched_getaffinity(0))
-
-
-def _ratio(a: dict, b: dict, key: str) -> str:
-    """``a[key] / b[key]`` to 2 decimals, ``nan`` when a row lacks it (an older results file)."""
-    return f"{a[key] / b[key]:.2f}" if key in a and b.get(key) else "nan"
 
 
 def _firefox() -> str:

@@ -36,11 +36,14 @@ class Handler(SimpleHTTPRequestHandler):
     isolated = False
     ranges = True
     csp: str | None = None  # a Content-Security-Policy for every response (tests of strict pages)
+    # "no-store" so every test starts cold; the benchmark's repeat visits use "no-cache"
+    # (cached, revalidated each time: what static hosts' defaults come down to).
+    cache_control = "no-store"
     # Class-level on purpose: each server makes a subclass with its own list, shared by its requests.
     log: ClassVar[list[str]] = []
 
     def end_headers(self) -> None:
-        self.send_header("Cache-Control", "no-store")
+        self.send_header("Cache-Control", self.cache_control)
         if self.isolated:
             for name, value in ISOLATION.items():
                 self.send_header(name, value)
@@ -99,10 +102,10 @@ class StaticServer:
     """Serve ``root`` on 127.0.0.1 (free port) in a thread; stop with :meth:`stop`."""
 
     def __init__(self, root: Path, isolated: bool, ranges: bool = True, base: type[Handler] = Handler,
-                 csp: str | None = None) -> None:
+                 csp: str | None = None, cache_control: str = "no-store") -> None:
         self.requests: list[str] = []
         handler = type("Handler", (base,), {"isolated": isolated, "ranges": ranges, "log": self.requests,
-                                            "csp": csp})
+                                            "csp": csp, "cache_control": cache_control})
         self.root = root
         self.httpd = _Server(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
         self.port = self.httpd.server_address[1]
