@@ -2,7 +2,7 @@
 # checked subprocess calls) so that errors name their cause and fix.
 PYTHON ?= python3
 
-.PHONY: bench soak demo docs lint wasm native serve-model test-remote wheel test test-host test-js test-node test-gpu test-browser test-pyodide help example-chat example-data-app example-jupyterlite
+.PHONY: bench bench-numerics soak demo docs lint wasm native serve-model test-remote wheel test test-host test-js test-node test-gpu test-browser test-pyodide help example-chat example-data-app example-jupyterlite
 
 help:
 	@echo "make demo       stream a chat answer from SmolLM2 in headless Chromium, then serve the page"
@@ -13,6 +13,8 @@ help:
 	@echo "make lint       ruff, mypy --strict (the package) and ESLint (the JS); the tools are pinned"
 	@echo "make docs       the HTML docs (guides + API reference) into dist/docs/, offline, links checked"
 	@echo "make test       run every test tier"
+	@echo "make bench     pyodide_llm vs wllama vs native llama.cpp, side by side (~45 min): bench/RESULTS.md"
+	@echo "make bench-numerics  wasm vs native log-probabilities and perplexity over 2,000 tokens"
 	@echo "make soak       long use in one page, the loader and header fuzzers at full size; ends SOAK ok|FAIL"
 	@echo "make test-host  run the host tests (recipes' failure paths)"
 	@echo "make test-remote  run LLM.connect's tests against real llama-server processes"
@@ -37,6 +39,10 @@ example-jupyterlite: wheel
 bench:
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+# wasm vs native log-probabilities and perplexity over 2,000 tokens (~5 min; not in make bench)
+bench-numerics:
+	$(PYTHON) bench/numerics.py $(BENCH_ARGS)
 
 # Not part of `make test` (tens of minutes); its short versions are (test_soak.py, the fuzzers' defaults).
 soak: wheel

@@ -56,7 +56,7 @@ class CpuSampler:
     def __init__(self, driver, period: float = 0.05) -> None:
         self.root = driver.service.process.pid
         self.period = period
-        self.samples: list[tuple[float, dict[int, tuple[str, int]]]] = []
+        self.samples: list[Sample] = []
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -80,16 +80,25 @@ class CpuSampler:
         self._thread.join(timeout=5)
 
     def share(self, t0_ms: float, t1_ms: float) -> dict[str, float]:
-        """Cores each thread group used between the first and last samples inside [t0, t1].
+        """Cores each thread group used in the window [t0, t1] (see :func:`cores_used`)."""
+        return cores_used(self.samples, t0_ms, t1_ms)
 
-        Empty when fewer than two samples fall inside (a window shorter than the period).
-        """
-        inside = [s for s in self.samples if t0_ms <= s[0] <= t1_ms]
-        if len(inside) < 2:
-            return {}
-        (a_ms, a), (b_ms, b) = inside[0], inside[-1]
-        used = {"main": 0, "workers": 0, "other": 0}
-        for tid, (group, ticks) in b.items():
-            used[group] += ticks - a.get(tid, (group, 0))[1]
-        seconds = (b_ms - a_ms) / 1000
-        return {f"cpu_{k}": v * TICK_S / seconds for k, v in used.items()}
+
+Sample = tuple[float, dict[int, tuple[str, int]]]
+
+
+def cores_used(samples: list[Sample], t0_ms: float, t1_ms: float) -> dict[str, float]:
+    """Cores each thread group used between the first and last samples inside [t0, t1].
+
+    A thread that appeared after the first of them counts from zero. Empty when fewer
+    than two samples fall inside (a window shorter than the sampling period).
+    """
+    inside = [s for s in samples if t0_ms <= s[0] <= t1_ms]
+    if len(inside) < 2:
+        return {}
+    (a_ms, a), (b_ms, b) = inside[0], inside[-1]
+    used = {"main": 0, "workers": 0, "other": 0}
+    for tid, (group, ticks) in b.items():
+        used[group] += ticks - a.get(tid, (group, 0))[1]
+    seconds = (b_ms - a_ms) / 1000
+    return {f"cpu_{k}": v * TICK_S / seconds for k, v in used.items()}

@@ -44,7 +44,6 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,13 +55,14 @@ from conftest import _driver  # noqa: E402
 from cpu import CpuSampler  # noqa: E402
 from memory import firefox_content_peak_mib, renderer_peak_mib  # noqa: E402
 from models import ALL, SMOLLM2, kv_cache_mib, model_path  # noqa: E402
+from plan import Plan  # noqa: E402
 from pyodide_llm._host.serve import StaticServer  # noqa: E402
 from recipes.build import cmd_native, cmd_wasm, log  # noqa: E402
 from recipes.pins import load_pins  # noqa: E402
 from recipes.pyodide_dist import _npm_pack, pyodide_dist  # noqa: E402
 from recipes.toolchain import ensure_toolchain  # noqa: E402
 from recipes.wheel import build_wheel  # noqa: E402
-from report import ENGINES, report  # noqa: E402
+from report import report  # noqa: E402
 from ttft import run_ttft_section  # noqa: E402
 
 NATIVE = {"native": "native", "native128": "native128"}  # engine row -> recipes build flavour
@@ -137,29 +137,6 @@ def run_native(tc, bench_bin: str, model: Path, threads: int, n_gen: int, long: 
     return r
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What one model gets, so that six models fit in 45 minutes on 2 cores.
-
-    Models over 500 MiB (the 1B and 3B shapes) decode 32 tokens (the rate settles within
-    a few), run once, and skip Firefox; the 512-token prompt is measured by the py, js
-    and native rows only (wllama's and native128's K-quant prefill would take minutes
-    alone on the 3B shape, and the targets compare with native).
-    """
-
-    n_gen: int
-    reps: int
-    warm: int
-    engines: tuple[str, ...]
-    long: tuple[str, ...] = ("py", "js", "native")
-
-    @classmethod
-    def for_model(cls, file_mib: float, reps: int) -> Plan:
-        if file_mib > 500:
-            return cls(32, 1, 4, tuple(e for e in ENGINES if e != "py-firefox"))
-        return cls(128, reps, 16, ENGINES)
-
-
 def run_engine(engine: str, name: str, t: int, plan: Plan, url: str, tc, native_dirs, paths) -> dict:
     long = engine in plan.long
     if engine in NATIVE:
@@ -218,7 +195,7 @@ def main() -> int:
     if rig is not None:
         run_gpu_section(rig, {n: paths[n] for n in gpu_names}, args.gpu_threads or max(threads_list),
                         args.gpu_tokens, args.gpu_reps, results)
-    ttft, rows = [], []
+    ttft, rows, failures = [], [], []
     with tempfile.TemporaryDirectory(prefix="pyodide_llm-bench-") as tmp:
         site = Path(tmp) / "site"
         make_site(site, pins, wheel, paths)
@@ -235,7 +212,14 @@ def main() -> int:
                         for engine in plan.engines:
                             if t == 1 and engine == "py-firefox":
                                 continue
-                            r = run_engine(engine, name, t, plan, server.url, tc, native_dirs, paths)
+                            try:
+                                r = run_engine(engine, name, t, plan, server.url, tc, native_dirs, paths)
+                            except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as e:
+                                # One engine failing on one model (wllama on the 1B shape: a RangeError
+                                # in its worker) is a finding for the report, not the end of the run.
+                                failures.append(f"FAILED {name} t{t} {engine}: {str(e).splitlines()[0][:300]}")
+                                print(failures[-1], flush=True)
+                                continue
                             results.setdefault((name, engine, t), []).append(r)
                             _print_run(rep, name, t, engine, r, started)
             python_pairs(server.url, args.python_pairs, results, started)
@@ -247,7 +231,8 @@ def main() -> int:
     if args.rows_only:
         print("\n".join(rows))
         return 0
-    return report(ROOT, results, models, _machine(), rows, ttft, minutes=(time.monotonic() - started) / 60)
+    return report(ROOT, results, models, _machine(), rows + failures, ttft,
+                  minutes=(time.monotonic() - started) / 60)
 
 
 def python_pairs(url: str, pairs: int, results: dict, started: float) -> None:
