@@ -58,8 +58,9 @@ from models import ALL, SMOLLM2, kv_cache_mib, model_path  # noqa: E402
 from plan import Plan  # noqa: E402
 from pyodide_llm._host.serve import StaticServer  # noqa: E402
 from recipes.build import cmd_native, cmd_wasm, log  # noqa: E402
-from recipes.pins import load_pins  # noqa: E402
+from recipes.pins import cache_root, load_pins  # noqa: E402
 from recipes.pyodide_dist import _npm_pack, pyodide_dist  # noqa: E402
+from recipes.synthetic import cached_split  # noqa: E402
 from recipes.toolchain import ensure_toolchain  # noqa: E402
 from recipes.wheel import build_wheel  # noqa: E402
 from report import report  # noqa: E402
@@ -71,11 +72,14 @@ DEFAULT_MODELS = [SMOLLM2, "qwen2-0.5b-q4_k_m", "qwen2-0.5b-q8_0", "llama-1b-q4_
 N_CTX = 1024  # what every page loads with; the KV cache in the memory budget is for this
 
 
-def make_site(root: Path, pins, wheel: Path, models: dict[str, Path]) -> None:
+def make_site(root: Path, pins, wheel: Path, models: dict[str, Path], split: dict[str, list[Path]]) -> None:
     root.mkdir(parents=True)
-    (root / "models").mkdir()
+    (root / "models" / "wllama").mkdir(parents=True)
     for name, path in models.items():
         (root / "models" / f"{name}.gguf").symlink_to(path)
+    for parts in split.values():
+        for part in parts:
+            (root / "models" / "wllama" / part.name).symlink_to(part)
     (root / "pyodide").symlink_to(pyodide_dist(pins, log))
     shutil.copy2(wheel, root / wheel.name)
     with zipfile.ZipFile(wheel) as zf:
@@ -137,13 +141,27 @@ def run_native(tc, bench_bin: str, model: Path, threads: int, n_gen: int, long: 
     return r
 
 
-def run_engine(engine: str, name: str, t: int, plan: Plan, url: str, tc, native_dirs, paths) -> dict:
+WLLAMA_PART = 480 << 20  # wllama 3.8.1 reads a file into one ArrayBuffer: over ~1 GB it fails
+
+
+def wllama_splits(paths: dict[str, Path]) -> dict[str, list[Path]]:
+    """Models over 512 MiB as split sets of parts under 480 MiB, the way wllama's README asks
+    (its first-part URL finds the rest); our pages load the single file."""
+    root = cache_root() / "models" / "split"
+    return {n: cached_split(p, -(-p.stat().st_size // WLLAMA_PART), root) for n, p in paths.items()
+            if p.stat().st_size > 512 << 20}
+
+
+def run_engine(engine: str, name: str, t: int, plan: Plan, url: str, tc, native_dirs, paths,
+               split: dict[str, list[Path]]) -> dict:
     long = engine in plan.long
     if engine in NATIVE:
         return run_native(tc, str(native_dirs[engine] / "llama-bench"), paths[name], t, plan.n_gen, long)
     firefox = engine.endswith("-firefox")
+    model = f"./models/wllama/{split[name][0].name}" if engine == "wllama" and name in split else \
+        f"./models/{name}.gguf"
     # Firefox takes the variant it can run (ESR 140: no relaxed SIMD, so wasm32-mt).
-    return run_browser(f"{url}/{engine.removesuffix('-firefox')}.html?threads={t}&model=./models/{name}.gguf"
+    return run_browser(f"{url}/{engine.removesuffix('-firefox')}.html?threads={t}&model={model}"
                        f"&n={plan.n_gen}&warm={plan.warm}&long={int(long)}" + ("&variant=auto" if firefox else ""),
                        firefox=firefox)
 
@@ -154,14 +172,15 @@ def main() -> int:
     ap.add_argument("--threads", default="2")
     ap.add_argument("--t1-models", default=SMOLLM2, help="models measured at 1 thread as well ('' none)")
     ap.add_argument("--models", default=",".join(DEFAULT_MODELS), help=f"comma-separated, from: {', '.join(ALL)}")
-    ap.add_argument("--python-pairs", type=int, default=6,
+    ap.add_argument("--python-pairs", type=int, default=5,
                     help="interleaved py/js page pairs of the PYTHON line (SmolLM2, 2 threads; 0 skips it)")
-    ap.add_argument("--ttft-reps", type=int, default=2, help="rounds of the TTFT section (0 skips it)")
+    ap.add_argument("--ttft-reps", type=int, default=2,
+                    help="rounds of the TTFT section over the simulated link, one on loopback (0 skips it)")
     ap.add_argument("--gpu-models", default=SMOLLM2, help="models of the software-GPU section ('' skips it)")
     ap.add_argument("--gpu-tokens", type=int, default=gpu.DEFAULT_TOKENS, help="tokens generated there")
     ap.add_argument("--gpu-threads", type=int, help="engine threads there (default: the largest of --threads)")
     ap.add_argument("--gpu-reps", type=int, default=1, help="node runs per model there (each has its warm-up)")
-    ap.add_argument("--rows-models", default=f"{SMOLLM2},qwen2-0.5b-q4_k_m",
+    ap.add_argument("--rows-models", default=SMOLLM2,
                     help="models of the rows-per-second section (LLM.map; '' skips it)")
     ap.add_argument("--rows-threads", type=int, default=2, help="engine threads there")
     ap.add_argument("--rows-tokens", type=int, default=32, help="tokens generated per row there")
@@ -190,7 +209,8 @@ def main() -> int:
     paths = {n: model_path(n, pins, tc, native_dir, log) for n in dict.fromkeys(want)}
     models = {n: {"file_mib": paths[n].stat().st_size / 2**20, "kv_mib": kv_cache_mib(paths[n], N_CTX)}
               for n in names}
-    plans = {n: Plan.for_model(models[n]["file_mib"], args.reps) for n in names}
+    plans = {n: Plan.for_model(models[n]["file_mib"], args.reps, "_k_" in n) for n in names}
+    split = wllama_splits({n: paths[n] for n in names})
     results: dict[tuple[str, str, int], list[dict]] = {}
     if rig is not None:
         run_gpu_section(rig, {n: paths[n] for n in gpu_names}, args.gpu_threads or max(threads_list),
@@ -198,7 +218,7 @@ def main() -> int:
     ttft, rows, failures = [], [], []
     with tempfile.TemporaryDirectory(prefix="pyodide_llm-bench-") as tmp:
         site = Path(tmp) / "site"
-        make_site(site, pins, wheel, paths)
+        make_site(site, pins, wheel, paths, split)
         server = StaticServer(site, isolated=True)
         try:
             if names:  # one page first, not counted: the model files and the browser into the OS's caches
@@ -213,7 +233,7 @@ def main() -> int:
                             if t == 1 and engine == "py-firefox":
                                 continue
                             try:
-                                r = run_engine(engine, name, t, plan, server.url, tc, native_dirs, paths)
+                                r = run_engine(engine, name, t, plan, server.url, tc, native_dirs, paths, split)
                             except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as e:
                                 # One engine failing on one model (wllama on the 1B shape: a RangeError
                                 # in its worker) is a finding for the report, not the end of the run.

@@ -82,13 +82,13 @@ def _linked(mbit_s: float, rtt_ms: float) -> type[Handler]:
 
 def run_ttft_section(site: Path, model: str, threads: int, reps: int, run_page: Callable[[Any, str], dict],
                      new_driver: Callable[[], Any]) -> list[str]:
-    """``reps`` rounds of (py, wllama), each a fresh browser visiting twice, locally and over ``LINK``."""
+    """``reps`` rounds of (py, wllama), each a fresh browser visiting twice, over ``LINK``; one on loopback."""
     lines = []
-    for profile in ("local", "link"):
+    for profile, rounds in (("local", 1), ("link", reps)):
         base = _linked(**LINK) if profile == "link" else Handler
         server = StaticServer(site, isolated=True, cache_control="no-cache", base=base)
         try:
-            lines += _rounds(server, profile, model, threads, reps, run_page, new_driver)
+            lines += _rounds(server, profile, model, threads, rounds, run_page, new_driver)
         finally:
             server.stop()
     return lines

@@ -7,6 +7,9 @@ export const PROMPT =
   "the fresh fish and the light of the long summer evenings. Today the town is quiet again, but the " +
   "market still opens every Saturday morning and the old stories are still told by the fire.";
 export const N_PREDICT = 128;
+// The warm-up generation's prompt (the engine's code tiers up on any tokens): its first
+// sentence, so the warm-up costs the 3B shape seconds, not a 128-token prefill.
+export const PROMPT_WARM = PROMPT.slice(0, PROMPT.indexOf(".") + 1);
 // The long prompt (prefill's rate depends on the prompt's length): four variations of PROMPT,
 // 512 tokens with the SmolLM2 tokenizer that every benchmark model uses (bench/models.py).
 export const PROMPT_LONG = ["first", "second", "third", "fourth"]
