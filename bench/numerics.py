@@ -20,8 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from recipes.build import log, test_env  # noqa: E402
+from pyodide_llm._variants import CPU_VARIANTS  # noqa: E402
+from recipes.build import DIST, cmd_native, cmd_wasm, log  # noqa: E402
 from recipes.pins import load_pins  # noqa: E402
+from recipes.source import llama_source, model_file  # noqa: E402
 from recipes.toolchain import ensure_toolchain  # noqa: E402
 
 
@@ -30,8 +32,12 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=2000)
     ap.add_argument("--variants", help="comma-separated (default: every CPU variant)")
     args = ap.parse_args()
-    env = test_env()
-    tc = ensure_toolchain(load_pins(), log)
+    pins = load_pins()
+    cmd_wasm([])
+    env = {"PLM_MODEL": str(model_file(pins, "smollm2", log)), "PLM_NATIVE": str(cmd_native() / "plm-native"),
+           "PLM_WASM_DIR": str(DIST), "PLM_VARIANTS": ",".join(CPU_VARIANTS),
+           "PLM_LLAMA_SRC": str(llama_source(pins, log))}
+    tc = ensure_toolchain(pins, log)
     cmd = f"node {shlex.quote(str(ROOT / 'bench' / 'numerics_node.mjs'))} --tokens {args.tokens}"
     if args.variants:
         cmd += f" --variants {shlex.quote(args.variants)}"

@@ -100,9 +100,10 @@ def test_cores_used_counts_inside_the_window_only() -> None:
 
 
 def test_plan_shrinks_only_big_models() -> None:
-    small, big = plan.Plan.for_model(94, 3), plan.Plan.for_model(1900, 3)
+    small, big = plan.Plan.for_model(94, 3), plan.Plan.for_model(1900, 3, k_quant=True)
     assert (small.n_gen, small.reps, "py-firefox" in small.engines) == (128, 3, True)
-    assert (big.n_gen, big.reps, "py-firefox" in big.engines) == (32, 1, False)
+    assert (big.n_gen, big.reps, "py-firefox" in big.engines, "native128" in big.engines) == (32, 1, False, False)
+    assert "native128" in plan.Plan.for_model(1900, 3).engines  # Q4_0/Q8_0 have 128-bit x86 kernels
     assert set(big.long) == {"py", "js", "native"}
 
 
