@@ -1,8 +1,6 @@
 // Checks the dot-product kernels a variant really uses against ggml's scalar
 // (generic) path, and times them against ggml's SIMD128 versions where the
 // relaxed-SIMD kernels replaced those. Run by tests/node/kernels.test.mjs.
-// Also the F16 attention kernels (wasm/kernels/attention.c) against scalar loops,
-// and ggml's flash attention op with F16 K and V against attention computed in double.
 //
 // Prints one JSON object per line: {"type", "n", "case", "got", "want", "scale"}
 // for every check, then {"type", "ns_per_block", "simd128_ns_per_block"} timings.
@@ -15,7 +13,6 @@
 #include "quants.h"
 #include "ggml-impl.h"
 #include "simd-mappings.h"
-#include "ggml.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -203,98 +200,9 @@ static void check_f16_vectors(void) {
            load_bad, stores, store_bad);
 }
 
-float plm_dot_f16_f32(int64_t n, const ggml_fp16_t * x, const float * y);
-void  plm_mad_f32_f16(int64_t n, float * y, const ggml_fp16_t * x, float v);
-
-// The attention kernels against scalar loops over ggml's own F16 conversion, in double:
-// {"attn_kernel", "n", "got", "want", "scale"} (mad: the largest error over the row).
-static void check_attention_kernels(void) {
-    static const int SIZES[] = {1, 3, 4, 15, 16, 17, 64, 67, 128, 256};
-    for (size_t si = 0; si < sizeof SIZES / sizeof SIZES[0]; si++) {
-        const int n = SIZES[si];
-        ggml_fp16_t x[256];
-        float y[256], acc[256], acc0[256];
-        double want = 0, scale = 0;
-        for (int i = 0; i < n; i++) {
-            x[i] = ggml_compute_fp32_to_fp16(uniform() * 8.0f);
-            y[i] = uniform();
-            acc[i] = acc0[i] = uniform();
-            want += (double) ggml_compute_fp16_to_fp32(x[i]) * y[i];
-            scale += fabs((double) ggml_compute_fp16_to_fp32(x[i]) * y[i]);
-        }
-        printf("{\"attn_kernel\":\"dot\",\"n\":%d,\"got\":%.9g,\"want\":%.9g,\"scale\":%.9g}\n", n,
-               plm_dot_f16_f32(n, x, y), want, scale);
-        const float v = 0.37f;
-        plm_mad_f32_f16(n, acc, x, v);
-        double worst = 0, worst_scale = 0;
-        for (int i = 0; i < n; i++) {
-            const double w = acc0[i] + (double) ggml_compute_fp16_to_fp32(x[i]) * v;
-            if (fabs(acc[i] - w) >= worst) { worst = fabs(acc[i] - w); worst_scale = fabs(w) + fabs(acc0[i]); }
-        }
-        printf("{\"attn_kernel\":\"mad\",\"n\":%d,\"got\":%.9g,\"want\":0,\"scale\":%.9g}\n", n, worst,
-               worst_scale);
-    }
-}
-
-// ggml_flash_attn_ext with F16 K and V (the KV cache's type) for 1 and 3 query rows, against
-// softmax(q k / sqrt(d)) v in double: {"attn_op", "n_q", "n_kv", "max_err", "max_abs"}.
-static void check_attention_op(int n_q, int n_kv) {
-    const int d = 64, n_head = 4, n_head_kv = 2;
-    struct ggml_init_params ip = {64u << 20, NULL, false};
-    struct ggml_context * ctx = ggml_init(ip);
-    struct ggml_tensor * q = ggml_new_tensor_4d(ctx, GGML_TYPE_F32, d, n_q, n_head, 1);
-    struct ggml_tensor * k = ggml_new_tensor_4d(ctx, GGML_TYPE_F16, d, n_kv, n_head_kv, 1);
-    struct ggml_tensor * v = ggml_new_tensor_4d(ctx, GGML_TYPE_F16, d, n_kv, n_head_kv, 1);
-    float * qd = (float *) q->data;
-    ggml_fp16_t * kd = (ggml_fp16_t *) k->data, * vd = (ggml_fp16_t *) v->data;
-    for (int i = 0; i < d * n_q * n_head; i++) qd[i] = uniform() * 2.0f;
-    for (int i = 0; i < d * n_kv * n_head_kv; i++) {
-        kd[i] = ggml_compute_fp32_to_fp16(uniform() * 2.0f);
-        vd[i] = ggml_compute_fp32_to_fp16(uniform());
-    }
-    const float scale = 1.0f / sqrtf((float) d);
-    struct ggml_tensor * out = ggml_flash_attn_ext(ctx, q, k, v, NULL, scale, 0.0f, 0.0f);
-    struct ggml_cgraph * gf = ggml_new_graph(ctx);
-    ggml_build_forward_expand(gf, out);
-    ggml_graph_compute_with_ctx(ctx, gf, 1);
-    double max_err = 0, max_abs = 0;
-    double * p = malloc(sizeof(double) * n_kv);
-    for (int h = 0; h < n_head; h++) {
-        const int hk = h / (n_head / n_head_kv);
-        for (int r = 0; r < n_q; r++) {
-            const float * qr = qd + (h * n_q + r) * d;
-            double m = -INFINITY, sum = 0;
-            for (int j = 0; j < n_kv; j++) {
-                double s = 0;
-                for (int c = 0; c < d; c++) s += (double) qr[c] * ggml_compute_fp16_to_fp32(kd[(hk * n_kv + j) * d + c]);
-                p[j] = s * scale;
-                if (p[j] > m) m = p[j];
-            }
-            for (int j = 0; j < n_kv; j++) { p[j] = exp(p[j] - m); sum += p[j]; }
-            const float * o = (const float *) out->data + (r * n_head + h) * d;  // [d, n_head, n_q]
-            for (int c = 0; c < d; c++) {
-                double want = 0;
-                for (int j = 0; j < n_kv; j++) want += p[j] * ggml_compute_fp16_to_fp32(vd[(hk * n_kv + j) * d + c]);
-                want /= sum;
-                if (fabs(o[c] - want) > max_err) max_err = fabs(o[c] - want);
-                if (fabs(want) > max_abs) max_abs = fabs(want);
-            }
-        }
-    }
-    printf("{\"attn_op\":true,\"n_q\":%d,\"n_kv\":%d,\"max_err\":%.9g,\"max_abs\":%.9g}\n", n_q, n_kv, max_err,
-           max_abs);
-    free(p);
-    ggml_free(ctx);
-}
-
 int main(void) {
     ggml_cpu_init();  // fills the fp16 lookup table the kernels use
     check_f16_vectors();
-    check_attention_kernels();
-    check_attention_op(1, 7);
-    check_attention_op(1, 300);
-    check_attention_op(1, 700);  // 512 cached rows or more: ggml splits the rows among threads
-    check_attention_op(3, 300);
     check_quantizer("q8_0", quantize_row_q8_0, q8_0_ref, sizeof(block_q8_0));
     check_quantizer("q8_1", quantize_row_q8_1, q8_1_ref, sizeof(block_q8_1));
     static const char * CASES[] = {"random", "outliers", "max", "min", "alternating", "zero"};
