@@ -52,7 +52,7 @@ def cmd_wasm(names: list[str]) -> dict[str, Path]:
     pins = load_pins()
     t0 = time.monotonic()
     tc = ensure_toolchain(pins, log)
-    src = llama_source(pins, log)
+    src = llama_source(pins, log, wasm=True)
     built = {}
     for name in names or VARIANTS:
         if name not in VARIANTS:

@@ -54,10 +54,15 @@ def _pip_download(spec: str, sha256: str, filename: str, binary: bool, log,
     return target
 
 
-def llama_source(pins: dict[str, Any], log=print) -> Path:
-    """Return the extracted, patched llama.cpp tree (cached by sdist hash + patches)."""
+def llama_source(pins: dict[str, Any], log=print, wasm: bool = False) -> Path:
+    """Return the extracted, patched llama.cpp tree (cached by sdist hash + patches).
+
+    ``wasm``: with the patches only the wasm builds take (``wasm_patches``), so that
+    a change to those rebuilds no native engine.
+    """
     lp = pins["llama_cpp"]
-    patches = [REPO / "recipes" / "patches" / p for p in lp.get("patches", [])]
+    names = [*lp.get("patches", []), *(lp.get("wasm_patches", []) if wasm else [])]
+    patches = [REPO / "recipes" / "patches" / p for p in names]
     for p in patches:
         if not p.exists():
             raise RecipeError(f"patch {p} listed in emscripten.toml is missing", "add the file or drop it from the pin")

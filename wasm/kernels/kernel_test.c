@@ -1,6 +1,8 @@
 // Checks the dot-product kernels a variant really uses against ggml's scalar
 // (generic) path, and times them against ggml's SIMD128 versions where the
 // relaxed-SIMD kernels replaced those. Run by tests/node/kernels.test.mjs.
+// Also flash attention over an F16 cache (attention_test.c: wasm/kernels/attention.c
+// against ggml's own F16 functions).
 //
 // Prints one JSON object per line: {"type", "n", "case", "got", "want", "scale"}
 // for every check, then {"type", "ns_per_block", "simd128_ns_per_block"} timings.
@@ -58,7 +60,7 @@ static void q6_K_ref(const float * x, void * y, int64_t k) { quantize_row_q6_K_r
 
 static const kernel KERNELS[] = {
     {"q4_0", QK4_0, sizeof(block_q4_0), sizeof(block_q8_0), q4_0_ref, q8_0_ref, ggml_vec_dot_q4_0_q8_0,
-     ggml_vec_dot_q4_0_q8_0_generic, SIMD128(ggml_vec_dot_q4_0_q8_0), 0},
+     ggml_vec_dot_q4_0_q8_0_generic, SIMD128(ggml_vec_dot_q4_0_q8_0), 1},
     {"q4_1", QK4_1, sizeof(block_q4_1), sizeof(block_q8_1), q4_1_ref, q8_1_ref, ggml_vec_dot_q4_1_q8_1,
      ggml_vec_dot_q4_1_q8_1_generic, SIMD128(ggml_vec_dot_q4_1_q8_1), 1},
     {"q5_0", QK5_0, sizeof(block_q5_0), sizeof(block_q8_0), q5_0_ref, q8_0_ref, ggml_vec_dot_q5_0_q8_0,
@@ -200,9 +202,12 @@ static void check_f16_vectors(void) {
            load_bad, stores, store_bad);
 }
 
+void plm_check_attention(float (*uniform)(void));  // attention_test.c
+
 int main(void) {
     ggml_cpu_init();  // fills the fp16 lookup table the kernels use
     check_f16_vectors();
+    plm_check_attention(uniform);
     check_quantizer("q8_0", quantize_row_q8_0, q8_0_ref, sizeof(block_q8_0));
     check_quantizer("q8_1", quantize_row_q8_1, q8_1_ref, sizeof(block_q8_1));
     static const char * CASES[] = {"random", "outliers", "max", "min", "alternating", "zero"};

@@ -35,11 +35,67 @@ static inline float hsum_f32(v128_t v) {
 // Sum of the 16 products a[i] * b[i] (b in 0..127), as four i32 partial sums added to acc.
 #define DOT_ADD(a, b, acc) wasm_i32x4_relaxed_dot_i8x16_i7x16_add((a), (b), (acc))
 
+// One block of a 4-bit 2 x 2 tile (two weight rows x two activation columns, ggml's nrc == 2:
+// s[0] = x0.y0, s[1] = x1.y0, s[bs] = x0.y1, s[bs + 1] = x1.y1): both rows' nibbles, unpacked
+// once for both columns, and both columns' bytes, loaded once for both rows.
+typedef struct {
+    v128_t l[2], h[2];  // per weight row: low nibbles (weights 0..15), high nibbles (16..31)
+    v128_t lo[2], hi[2];  // per activation column: bytes 0..15 and 16..31
+} nibble_tile;
+
+static inline nibble_tile load_nibble_tile(const uint8_t * q0, const uint8_t * q1, const int8_t * y0,
+                                           const int8_t * y1) {
+    const v128_t m4 = wasm_i8x16_splat(0x0F), a = wasm_v128_load(q0), b = wasm_v128_load(q1);
+    nibble_tile t = {{wasm_v128_and(a, m4), wasm_v128_and(b, m4)}, {wasm_u8x16_shr(a, 4), wasm_u8x16_shr(b, 4)},
+                     {wasm_v128_load(y0), wasm_v128_load(y1)}, {wasm_v128_load(y0 + 16), wasm_v128_load(y1 + 16)}};
+    return t;
+}
+
+// The integer dot of weight row r and column c in one block, as the one-row kernels sum it.
+static inline v128_t tile_dot(const nibble_tile * t, int r, int c) {
+    return DOT_ADD(t->hi[c], t->h[r], DOT_ADD(t->lo[c], t->l[r], wasm_i32x4_splat(0)));
+}
+
+static inline v128_t scaled_add(v128_t acc, v128_t dot, float sc) {
+    return wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_convert_i32x4(dot), wasm_f32x4_splat(sc)));
+}
+
+// The Q4_0 tile: the offset term (8 * sum y) is computed once per column for both rows. Every
+// output is summed exactly as the one-row kernel sums it (the same two chains, even blocks on
+// the first, the same order), so a row's result never depends on its neighbours.
+__attribute__((noinline)) static void q4_0_q8_0_tile(int nb, float * GGML_RESTRICT s, size_t bs,
+                                                     const block_q4_0 * GGML_RESTRICT x0,
+                                                     const block_q4_0 * GGML_RESTRICT x1,
+                                                     const block_q8_0 * GGML_RESTRICT y0,
+                                                     const block_q8_0 * GGML_RESTRICT y1) {
+    const v128_t eight = wasm_i8x16_splat(8), zero = wasm_i32x4_splat(0);
+    v128_t acc[2][2][2];  // [row][column][chain]
+    for (int k = 0; k < 8; k++) acc[k >> 2][(k >> 1) & 1][k & 1] = wasm_f32x4_splat(0.0f);
+    for (int ib = 0; ib < nb; ib++) {
+        const nibble_tile t = load_nibble_tile(x0[ib].qs, x1[ib].qs, y0[ib].qs, y1[ib].qs);
+        const float dx[2] = {GGML_CPU_FP16_TO_FP32(x0[ib].d), GGML_CPU_FP16_TO_FP32(x1[ib].d)};
+        const float dy[2] = {GGML_CPU_FP16_TO_FP32(y0[ib].d), GGML_CPU_FP16_TO_FP32(y1[ib].d)};
+        for (int c = 0; c < 2; c++) {
+            const v128_t o = DOT_ADD(t.hi[c], eight, DOT_ADD(t.lo[c], eight, zero));
+            for (int r = 0; r < 2; r++) {
+                acc[r][c][ib & 1] = scaled_add(acc[r][c][ib & 1], wasm_i32x4_sub(tile_dot(&t, r, c), o), dx[r] * dy[c]);
+            }
+        }
+    }
+    for (int c = 0; c < 2; c++) {
+        for (int r = 0; r < 2; r++) s[c * bs + r] = hsum_f32(wasm_f32x4_add(acc[r][c][0], acc[r][c][1]));
+    }
+}
+
 void ggml_vec_dot_q4_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
                             const void * GGML_RESTRICT vy, size_t by, int nrc) {
-    (void) bs; (void) bx; (void) by; (void) nrc;
-    assert(n % QK8_0 == 0 && nrc == 1);
+    assert(n % QK8_0 == 0 && (nrc == 1 || nrc == 2));
     const int nb = n / QK8_0;
+    if (nrc == 2) {
+        q4_0_q8_0_tile(nb, s, bs, vx, (const block_q4_0 *) ((const uint8_t *) vx + bx), vy,
+                       (const block_q8_0 *) ((const uint8_t *) vy + by));
+        return;
+    }
     const block_q4_0 * GGML_RESTRICT x = vx;
     const block_q8_0 * GGML_RESTRICT y = vy;
     const v128_t m4 = wasm_i8x16_splat(0x0F), eight = wasm_i8x16_splat(8), zero = wasm_i32x4_splat(0);
@@ -67,45 +123,32 @@ void ggml_vec_dot_q4_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const voi
     *s = hsum_f32(wasm_f32x4_add(acc0, acc1));
 }
 
-// Two weight rows x two activation columns (ggml's nrc == 2 tile: s[0] = x0.y0, s[1] = x1.y0,
-// s[bs] = x0.y1, s[bs + 1] = x1.y1): each weight block is unpacked once for both columns and
-// each scale converted once. Every output is summed exactly as the one-row kernel sums it
-// (the same two chains, the same order), so a row's result never depends on its neighbours.
-__attribute__((noinline)) static void q4_1_q8_1_tile(int nb, float * GGML_RESTRICT s, size_t bs, const block_q4_1 * GGML_RESTRICT x0,
-                           const block_q4_1 * GGML_RESTRICT x1, const block_q8_1 * GGML_RESTRICT y0,
-                           const block_q8_1 * GGML_RESTRICT y1) {
-    const v128_t m4 = wasm_i8x16_splat(0x0F), zero = wasm_i32x4_splat(0);
-    v128_t a00[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)}, a10[2] = {a00[0], a00[0]};
-    v128_t a01[2] = {a00[0], a00[0]}, a11[2] = {a00[0], a00[0]};
-    float m00 = 0.0f, m10 = 0.0f, m01 = 0.0f, m11 = 0.0f;
+// The Q4_1 tile: the minimum term (m * s) is summed per output as the one-row kernel sums it,
+// and so is everything else, so a row's result never depends on its neighbours.
+__attribute__((noinline)) static void q4_1_q8_1_tile(int nb, float * GGML_RESTRICT s, size_t bs,
+                                                     const block_q4_1 * GGML_RESTRICT x0,
+                                                     const block_q4_1 * GGML_RESTRICT x1,
+                                                     const block_q8_1 * GGML_RESTRICT y0,
+                                                     const block_q8_1 * GGML_RESTRICT y1) {
+    v128_t acc[2][2][2];  // [row][column][chain]
+    for (int k = 0; k < 8; k++) acc[k >> 2][(k >> 1) & 1][k & 1] = wasm_f32x4_splat(0.0f);
+    float m[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
     for (int ib = 0; ib < nb; ib++) {
-        const int c = ib & 1;  // the one-row kernel's chain: odd blocks on the second
-        const v128_t q0 = wasm_v128_load(x0[ib].qs), q1 = wasm_v128_load(x1[ib].qs);
-        const v128_t l0 = wasm_v128_and(q0, m4), h0 = wasm_u8x16_shr(q0, 4);
-        const v128_t l1 = wasm_v128_and(q1, m4), h1 = wasm_u8x16_shr(q1, 4);
-        const v128_t ya = wasm_v128_load(y0[ib].qs), yb = wasm_v128_load(y0[ib].qs + 16);
-        const v128_t za = wasm_v128_load(y1[ib].qs), zb = wasm_v128_load(y1[ib].qs + 16);
-        const float dx0 = GGML_CPU_FP16_TO_FP32(x0[ib].d), dx1 = GGML_CPU_FP16_TO_FP32(x1[ib].d);
-        const float dy0 = GGML_CPU_FP16_TO_FP32(y0[ib].d), dy1 = GGML_CPU_FP16_TO_FP32(y1[ib].d);
-        const float mx0 = GGML_CPU_FP16_TO_FP32(x0[ib].m), mx1 = GGML_CPU_FP16_TO_FP32(x1[ib].m);
-        const float sy0 = GGML_CPU_FP16_TO_FP32(y0[ib].s), sy1 = GGML_CPU_FP16_TO_FP32(y1[ib].s);
-#define TILE_ACC(acc, h, l, yh, yl, sc)                                                                       \
-        acc[c] = wasm_f32x4_add(acc[c], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(DOT_ADD(yh, h, DOT_ADD(yl, l, zero))), \
-                                                       wasm_f32x4_splat(sc)))
-        TILE_ACC(a00, h0, l0, yb, ya, dx0 * dy0);
-        TILE_ACC(a10, h1, l1, yb, ya, dx1 * dy0);
-        TILE_ACC(a01, h0, l0, zb, za, dx0 * dy1);
-        TILE_ACC(a11, h1, l1, zb, za, dx1 * dy1);
-#undef TILE_ACC
-        m00 += mx0 * sy0;
-        m10 += mx1 * sy0;
-        m01 += mx0 * sy1;
-        m11 += mx1 * sy1;
+        const nibble_tile t = load_nibble_tile(x0[ib].qs, x1[ib].qs, y0[ib].qs, y1[ib].qs);
+        const float dx[2] = {GGML_CPU_FP16_TO_FP32(x0[ib].d), GGML_CPU_FP16_TO_FP32(x1[ib].d)};
+        const float dy[2] = {GGML_CPU_FP16_TO_FP32(y0[ib].d), GGML_CPU_FP16_TO_FP32(y1[ib].d)};
+        const float mx[2] = {GGML_CPU_FP16_TO_FP32(x0[ib].m), GGML_CPU_FP16_TO_FP32(x1[ib].m)};
+        const float sy[2] = {GGML_CPU_FP16_TO_FP32(y0[ib].s), GGML_CPU_FP16_TO_FP32(y1[ib].s)};
+        for (int c = 0; c < 2; c++) {
+            for (int r = 0; r < 2; r++) {
+                acc[r][c][ib & 1] = scaled_add(acc[r][c][ib & 1], tile_dot(&t, r, c), dx[r] * dy[c]);
+                m[r][c] += mx[r] * sy[c];
+            }
+        }
     }
-    s[0]      = hsum_f32(wasm_f32x4_add(a00[0], a00[1])) + m00;
-    s[1]      = hsum_f32(wasm_f32x4_add(a10[0], a10[1])) + m10;
-    s[bs]     = hsum_f32(wasm_f32x4_add(a01[0], a01[1])) + m01;
-    s[bs + 1] = hsum_f32(wasm_f32x4_add(a11[0], a11[1])) + m11;
+    for (int c = 0; c < 2; c++) {
+        for (int r = 0; r < 2; r++) s[c * bs + r] = hsum_f32(wasm_f32x4_add(acc[r][c][0], acc[r][c][1])) + m[r][c];
+    }
 }
 
 void ggml_vec_dot_q4_1_q8_1(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
