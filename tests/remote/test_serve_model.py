@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -43,9 +44,14 @@ def test_serve_model_serves_and_stops_on_ctrl_c(tmp_path) -> None:
     launcher.chmod(0o755)
     port = free_port()
     proc = cli("serve-model", str(smollm2()), "--port", str(port), "--threads", "1", "--llama-server", str(launcher))
+    # llama-server logs to the command's stderr: drained as it comes, so a full pipe can
+    # never block the server (and with it the shutdown this test waits for).
+    log: list[str] = []
+    drain = threading.Thread(target=lambda: log.extend(proc.stderr), daemon=True)
+    drain.start()
     try:
         line = proc.stdout.readline()
-        assert line.startswith("serving SmolLM2") and f"127.0.0.1:{port}" in line, (line, proc.stderr.read())
+        assert line.startswith("serving SmolLM2") and f"127.0.0.1:{port}" in line, (line, "".join(log[-40:]))
         assert f"LLM.connect('http://127.0.0.1:{port}')" in proc.stdout.readline()
 
         async def ask():
@@ -56,7 +62,12 @@ def test_serve_model_serves_and_stops_on_ctrl_c(tmp_path) -> None:
         assert name == "SmolLM2-135M-Instruct.Q4_1" and text.strip()
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(20) == 0
+        try:
+            status = proc.wait(60)  # a hang guard: the command gives llama-server 10 s, then kills it
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError("serve-model did not stop on Ctrl-C:\n" + "".join(log[-40:])) from None
+        assert status == 0, "".join(log[-40:])
     with pytest.raises(p.RemoteConnectionError):  # the server went with the command
         asyncio.run(p.LLM.connect(f"http://127.0.0.1:{port}"))
 
