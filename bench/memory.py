@@ -76,6 +76,16 @@ def renderer_rss_mib(driver) -> float:
     return total / 1024
 
 
+def is_firefox_tab_process(cmdline: bytes) -> bool:
+    """Whether a ``/proc/PID/cmdline`` is a Firefox web content process (``-contentproc ... tab``).
+
+    Firefox 153's fork server rewrites a forked child's arguments into one space-separated
+    string, so the words are split on spaces as well as on NULs.
+    """
+    words = cmdline.replace(b"\0", b" ").split()
+    return b"-contentproc" in words and words[-1:] == [b"tab"]
+
+
 def firefox_content_peak_mib(firefox_pid: int) -> float:
     """The largest ``VmHWM`` among a Firefox's web content processes, in MiB.
 
@@ -85,8 +95,7 @@ def firefox_content_peak_mib(firefox_pid: int) -> float:
     peaks = []
     for pid in _descendants(firefox_pid):
         try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if b"-contentproc" in cmd and b"tab" in cmd:
+            if is_firefox_tab_process(Path(f"/proc/{pid}/cmdline").read_bytes()):
                 peaks.append(_status_kib(pid, "VmHWM"))
         except OSError:
             continue

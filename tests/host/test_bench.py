@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "bench")]
 
 import cpu  # noqa: E402
+import memory  # noqa: E402
 import plan  # noqa: E402
 import report  # noqa: E402
 import ttft  # noqa: E402
@@ -120,3 +121,12 @@ def test_slow_link_delivers_every_byte(tmp_path: Path) -> None:
             assert resp.status == 206 and resp.read() == data[70000:200001]
     finally:
         server.stop()
+
+
+def test_firefox_tab_processes_are_found_in_both_cmdline_forms() -> None:
+    # Firefox 140: one NUL per argument; Firefox 153's fork server: one space-separated string.
+    tail = b"-contentproc -isForBrowser -prefsHandle 0:42148 -appDir /usr/lib/firefox-esr/browser 9 "
+    assert memory.is_firefox_tab_process(b"/usr/lib/firefox-esr/firefox-esr\0" + tail.replace(b" ", b"\0") + b"tab\0")
+    assert memory.is_firefox_tab_process(b"/usr/lib/firefox-esr/firefox-esr " + tail + b"tab\0")
+    assert not memory.is_firefox_tab_process(b"/usr/lib/firefox-esr/firefox-esr " + tail + b"rdd\0")
+    assert not memory.is_firefox_tab_process(b"/usr/bin/firefox-esr\0--headless\0--profile\0/tmp/tab\0")
