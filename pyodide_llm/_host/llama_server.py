@@ -75,8 +75,20 @@ def find_binary(given: str | None) -> str:
     return path
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve_model(model: Path, *, port: int, binary: str | None, **options: object) -> int:
-    """Run llama-server in the foreground until Ctrl-C; print the line that connects to it."""
+    """Run llama-server in the foreground until Ctrl-C or SIGTERM; print the line that connects to it.
+
+    Why SIGTERM as well: ``kill PID``, a service manager or a container stop ends the
+    command with it, and Python's default would exit at once and leave llama-server
+    running on the port. Either signal stops the server (SIGINT, then SIGKILL after
+    10 s) and the command exits 0. A SIGINT that was ignored when the command started
+    (a background job of a non-interactive shell, ``nohup``) stays ignored, as Unix
+    programs do.
+    """
     if not model.is_file():
         print(f"pyodide_llm serve-model: {model} is not a file", file=sys.stderr)
         return 2
@@ -89,6 +101,7 @@ def serve_model(model: Path, *, port: int, binary: str | None, **options: object
     argv = [program, *server_args(model, port=port, host=host, **options)]  # type: ignore[arg-type]
     proc = subprocess.Popen(argv)
     url = f"http://{host}:{port}"
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         wait_healthy(url, proc)
         print(f"serving {model.name} at {url}; in a notebook on this machine:\n"
@@ -100,6 +113,7 @@ def serve_model(model: Path, *, port: int, binary: str | None, **options: object
         print(f"pyodide_llm serve-model: {e}", file=sys.stderr)
         return 1
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:

@@ -32,12 +32,19 @@ os.execvp(argv[0], argv)
 """
 
 
+def _as_from_a_terminal() -> None:
+    # A shell's background job (how a CI often runs) starts with SIGINT ignored, and a
+    # Python started so keeps ignoring it; at a terminal Ctrl-C reaches the command.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli(*args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "pyodide_llm", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_as_from_a_terminal, **kw)
 
 
-def test_serve_model_serves_and_stops_on_ctrl_c(tmp_path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl_c", "sigterm"])
+def test_serve_model_serves_and_stops_on_a_signal(tmp_path, stop: signal.Signals) -> None:
     launcher = tmp_path / "llama-server"
     binary = LlamaServer(smollm2()).binary  # built (or found in the cache) by the recipes
     launcher.write_text(LAUNCHER.format(python=sys.executable, root=str(ROOT), binary=str(binary)))
@@ -61,12 +68,12 @@ def test_serve_model_serves_and_stops_on_ctrl_c(tmp_path) -> None:
         name, text = asyncio.run(ask())
         assert name == "SmolLM2-135M-Instruct.Q4_1" and text.strip()
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         try:
             status = proc.wait(60)  # a hang guard: the command gives llama-server 10 s, then kills it
         except subprocess.TimeoutExpired:
             proc.kill()
-            raise AssertionError("serve-model did not stop on Ctrl-C:\n" + "".join(log[-40:])) from None
+            raise AssertionError(f"serve-model did not stop on {stop.name}:\n" + "".join(log[-40:])) from None
         assert status == 0, "".join(log[-40:])
     with pytest.raises(p.RemoteConnectionError):  # the server went with the command
         asyncio.run(p.LLM.connect(f"http://127.0.0.1:{port}"))
