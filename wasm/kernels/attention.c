@@ -28,10 +28,7 @@
 #include <stdint.h>
 #include <wasm_simd128.h>
 
-void  plm_round_f16(int64_t n, float * y, const float * x);
-float plm_dot_f16_f32(int64_t n, const ggml_fp16_t * x, const float * y);
-void  plm_mad_f16_f32(int64_t n, float * y, const ggml_fp16_t * x, float v);
-void  plm_scale_f16_f32(int64_t n, float * y, float v);
+#include "attention.h"
 
 // Each lane rounded to the nearest F16 value, returned as F32: what
 // __wasm_f16x4_load(__wasm_f16x4_store(y)) gives, for every non-NaN input (a zero

@@ -22,10 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void  plm_round_f16(int64_t n, float * y, const float * x);
-float plm_dot_f16_f32(int64_t n, const ggml_fp16_t * x, const float * y);
-void  plm_mad_f16_f32(int64_t n, float * y, const ggml_fp16_t * x, float v);
-void  plm_scale_f16_f32(int64_t n, float * y, float v);
+#include "attention.h"
+
 void  plm_check_attention(float (*uniform)(void));
 
 static float (*rnd)(void);
