@@ -16,6 +16,8 @@ from typing import Any
 import gpu
 
 ENGINES = ("py", "js", "wllama", "native", "native128", "py-firefox")
+# The js page's modules without an engine (bench/pages/blank.html): the renderer's floor.
+BLANK = ("blank", "blank", 0)
 METRICS = ("prefill", "prefill_long", "decode", "decode_wall", "keep_up", "load_ms", "peak_mib", "cpu_main",
            "cpu_workers", "cpu_other")
 Results = dict[tuple[str, str, int], list[dict[str, Any]]]
@@ -85,9 +87,11 @@ def ratio_lines(med, rows: list[tuple[str, int]], models: dict[str, dict]) -> li
         info = models.get(name)
         if info and "peak_mib" in py and "peak_mib" in js:
             budget = info["file_mib"] + info["kv_mib"] + 150
+            blank = med.get(BLANK, {}).get("peak_mib", float("nan"))
             out.append(f"MEMORY {name} t{t} model_mib={info['file_mib']:.0f} kv_mib={info['kv_mib']:.0f} "
                        f"budget_mib={budget:.0f} py_peak_mib={py['peak_mib']:.0f} js_peak_mib={js['peak_mib']:.0f} "
-                       f"wllama_peak_mib={wl.get('peak_mib', float('nan')):.0f}")
+                       f"wllama_peak_mib={wl.get('peak_mib', float('nan')):.0f} blank_page_peak_mib={blank:.0f} "
+                       f"js_over_model_kv_mib={js['peak_mib'] - info['file_mib'] - info['kv_mib']:.0f}")
     return out
 
 

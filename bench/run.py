@@ -63,7 +63,7 @@ from recipes.pyodide_dist import _npm_pack, pyodide_dist  # noqa: E402
 from recipes.synthetic import cached_split  # noqa: E402
 from recipes.toolchain import ensure_toolchain  # noqa: E402
 from recipes.wheel import build_wheel  # noqa: E402
-from report import report  # noqa: E402
+from report import BLANK, report  # noqa: E402
 from ttft import run_ttft_section  # noqa: E402
 
 NATIVE = {"native": "native", "native128": "native128"}  # engine row -> recipes build flavour
@@ -223,6 +223,9 @@ def main() -> int:
         try:
             if names:  # one page first, not counted: the model files and the browser into the OS's caches
                 run_browser(f"{server.url}/py.html?threads=2&model=./models/{SMOLLM2}.gguf&n=16")
+                # The MEMORY line's floor: the js page's renderer before it starts an engine.
+                results[BLANK] = [run_browser(f"{server.url}/blank.html") for _ in range(2)]
+                print(f"blank page: renderer peak {[round(r['peak_mib']) for r in results[BLANK]]} MiB", flush=True)
             for rep in range(max((p.reps for p in plans.values()), default=0)):
                 for name in names:
                     plan = plans[name]

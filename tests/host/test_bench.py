@@ -42,6 +42,7 @@ def test_ratio_line_names_every_reference() -> None:
         ("m", "wllama", 2): [run(prefill=20, decode=11, peak_mib=260)],
         ("m", "native", 2): [run(prefill=220, prefill_long=250, decode=84)],
         ("m", "native128", 2): [run(prefill=88, decode=50)],
+        report.BLANK: [run(peak_mib=110), run(peak_mib=120)],
     }
     med = report.medians(results)
     lines = report.ratio_lines(med, [("m", 2)], {"m": {"file_mib": 94, "kv_mib": 22}})
@@ -52,6 +53,7 @@ def test_ratio_line_names_every_reference() -> None:
     assert ratio["prefill_vs_native128"] == "1.25"
     assert not any(ln.startswith("FIREFOX") for ln in lines)  # no Firefox row, no line
     assert "budget_mib=266" in lines[-1] and "js_peak_mib=250" in lines[-1]
+    assert "blank_page_peak_mib=115" in lines[-1] and "js_over_model_kv_mib=134" in lines[-1]
 
 
 def test_missing_rows_print_nan_not_fail() -> None:
