@@ -99,9 +99,16 @@ def serve_model(model: Path, *, port: int, binary: str | None, **options: object
         return 2
     host = "127.0.0.1"
     argv = [program, *server_args(model, port=port, host=host, **options)]  # type: ignore[arg-type]
-    proc = subprocess.Popen(argv)
-    url = f"http://{host}:{port}"
+    # Before the server starts: a SIGTERM from then on stops it too (children get the default).
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        proc = subprocess.Popen(argv)
+    except OSError as e:  # not there, not executable, not a program
+        signal.signal(signal.SIGTERM, previous)
+        print(f"pyodide_llm serve-model: cannot run {program}: {e.strerror or e}; pass llama.cpp's "
+              "llama-server with --llama-server PATH", file=sys.stderr)
+        return 2
+    url = f"http://{host}:{port}"
     try:
         wait_healthy(url, proc)
         print(f"serving {model.name} at {url}; in a notebook on this machine:\n"

@@ -88,6 +88,10 @@ def test_serve_model_refuses_a_missing_model_or_binary(tmp_path) -> None:
     env["PATH"] = str(tmp_path)  # no llama-server on it
     r = cli("serve-model", str(model), env=env)
     assert r.wait(30) == 2 and "no llama-server found" in r.stderr.read()
+    for bad, why in ((tmp_path / "missing", "No such file"), (model, "Permission denied")):
+        r = cli("serve-model", str(model), "--llama-server", str(bad))
+        err = r.stderr.read()
+        assert r.wait(30) == 2 and f"cannot run {bad}: {why}" in err and "Traceback" not in err, err
     broken = tmp_path / "broken"
     broken.write_text("#!/bin/sh\nexit 3\n")
     broken.chmod(0o755)
