@@ -1,8 +1,8 @@
-// 2 x 2 tiles (two weight rows x two activation columns) for the two types whose
-// one-row kernels stay ggml's own SIMD128 ones: Q8_0 (the tied output head of
-// SmolLM2 and Qwen2.5, a fifth to a quarter of their weights) and Q5_0 (half of
-// a Qwen2.5-0.5B Q4_K_M: rows of 896 cannot be K-quants).
-//
+// The 2 x 2 tile (two weight rows x two activation columns) for Q8_0, whose
+// one-row kernel stays ggml's own SIMD128 one: the tied output head of SmolLM2
+// and Qwen2.5 (a fifth to a quarter of their weights) and Q8_0 models. (Q5_0,
+// most of a Qwen2.5-0.5B Q4_K_M, has relaxed kernels in relaxed_dot.c.)
+
 // Why: a llama_decode of several sequences (LLM.map) or of a prompt multiplies
 // each weight row by several columns. ggml calls the kernel with nrc == 2 when a
 // type's traits say .nrows = 2 (recipes/patches/ggml-wasm-kernels.patch does so
@@ -24,13 +24,10 @@
 #include "simd-mappings.h"
 
 #include <assert.h>
-#include <string.h>
 #include <wasm_simd128.h>
 
 // ggml's kernels, renamed by the patch: the one-row path stays theirs.
 void ggml_vec_dot_q8_0_q8_0_simd128(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx,
-                                    size_t bx, const void * GGML_RESTRICT vy, size_t by, int nrc);
-void ggml_vec_dot_q5_0_q8_0_simd128(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx,
                                     size_t bx, const void * GGML_RESTRICT vy, size_t by, int nrc);
 
 // 32 int8 values widened to four int16x8 vectors, in ggml's order.
@@ -63,24 +60,6 @@ static inline wide32 load_q8(const int8_t * qs) {
     return widen(wasm_v128_load(qs), wasm_v128_load(qs + 16));
 }
 
-// A Q5_0 block as 32 int8 weights in -16..15: the low nibble plus the fifth bit from qh,
-// minus 16. ggml reads the bits through a byte table; this spreads them with a shuffle and a
-// mask instead, which gives the same bytes.
-static inline wide32 load_q5_0(const block_q5_0 * x) {
-    static const uint8_t BITS[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-    uint32_t qh;
-    memcpy(&qh, x->qh, sizeof qh);
-    const v128_t h = wasm_u32x4_splat(qh), bits = wasm_v128_load(BITS), sixteen = wasm_i8x16_splat(0x10);
-    // 0x10 where the bit is clear: subtracting it leaves nibble + 16 * bit - 16.
-    const v128_t cl = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(
-        wasm_i8x16_shuffle(h, h, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), bits), wasm_i8x16_splat(0)), sixteen);
-    const v128_t ch = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(
-        wasm_i8x16_shuffle(h, h, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3), bits), wasm_i8x16_splat(0)), sixteen);
-    const v128_t q = wasm_v128_load(x->qs);
-    return widen(wasm_i8x16_sub(wasm_v128_and(q, wasm_i8x16_splat(0x0F)), cl),
-                 wasm_i8x16_sub(wasm_u8x16_shr(q, 4), ch));
-}
-
 // The tile over nb blocks: s[0] = x0.y0, s[1] = x1.y0, s[bs] = x0.y1, s[bs + 1] = x1.y1.
 #define TILE_BODY(block_x, load_x)                                                                          \
     const block_x * GGML_RESTRICT x0 = vx;                                                                  \
@@ -104,16 +83,10 @@ static inline wide32 load_q5_0(const block_q5_0 * x) {
     s[bs + 1] = hsum_f32(a11)
 
 #define LOAD_Q8_0(x, ib) load_q8((x)[ib].qs)
-#define LOAD_Q5_0(x, ib) load_q5_0(&(x)[ib])
 
 __attribute__((noinline)) static void q8_0_tile(int nb, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx,
                                                 size_t bx, const void * GGML_RESTRICT vy, size_t by) {
     TILE_BODY(block_q8_0, LOAD_Q8_0);
-}
-
-__attribute__((noinline)) static void q5_0_tile(int nb, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx,
-                                                size_t bx, const void * GGML_RESTRICT vy, size_t by) {
-    TILE_BODY(block_q5_0, LOAD_Q5_0);
 }
 
 void ggml_vec_dot_q8_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
@@ -123,16 +96,6 @@ void ggml_vec_dot_q8_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const voi
         q8_0_tile(n / QK8_0, s, bs, vx, bx, vy, by);
     } else {
         ggml_vec_dot_q8_0_q8_0_simd128(n, s, bs, vx, bx, vy, by, 1);
-    }
-}
-
-void ggml_vec_dot_q5_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
-                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
-    assert(n % QK5_0 == 0 && (nrc == 1 || nrc == 2));
-    if (nrc == 2) {
-        q5_0_tile(n / QK5_0, s, bs, vx, bx, vy, by);
-    } else {
-        ggml_vec_dot_q5_0_q8_0_simd128(n, s, bs, vx, bx, vy, by, 1);
     }
 }
 
