@@ -85,7 +85,29 @@ def wait_state(driver, *states: str, timeout: float = 180) -> str:
             break
         time.sleep(0.2)
     status = driver.execute_script("return document.getElementById('status').textContent")
-    raise AssertionError(f"page state {state!r}, wanted {states}: {status}")
+    raise AssertionError(f"page state {state!r}, wanted {states}: {status}{_diagnosis(driver)}")
+
+
+def _diagnosis(driver) -> str:
+    """What the page and (in Chromium) its console said, so a page stuck in a state says why.
+
+    Best effort: a failing look must not hide the failure being reported.
+    """
+    lines = []
+    try:
+        lines.append("page: " + repr(driver.execute_script(
+            "return {isolated: self.crossOriginIsolated, controlled: !!(navigator.serviceWorker && "
+            "navigator.serviceWorker.controller), isolation: window.pyodideLLMIsolation || null, "
+            "navigation: (performance.getEntriesByType('navigation')[0] || {}).type || null}")))
+    except Exception as e:
+        lines.append(f"page unavailable: {e}")
+    get_log = getattr(driver, "get_log", None)  # Chromium's driver; Firefox's BiDi one has none
+    if get_log is not None:
+        try:
+            lines += ["console:"] + [e.get("message", "") for e in get_log("browser")[-40:]]
+        except Exception as e:
+            lines.append(f"console unavailable: {e}")
+    return "".join("\n" + ln for ln in lines)
 
 
 def last_answer(driver) -> str:
