@@ -6,7 +6,7 @@ kept idle for the next load (``close()``) against a new worker per load
 
 Prints the summed resident memory (VmRSS) of the session's renderer processes after
 a warm-up cycle and every ``--every`` cycles, one fresh Chromium per mode, SmolLM2
-with ``cache=False`` on an isolated page (wasm64-mt, 2 threads).
+with ``cache=False`` on an isolated page (wasm32-relaxed-mt, 2 threads).
 """
 
 from __future__ import annotations

@@ -15,15 +15,16 @@ class Plan:
     settles within a few), run once, and skip Firefox; there native128 skips the K-quants
     too (ggml has no x86 kernel for them below AVX: its scalar code took 4 of the first
     run's 51 minutes to say 1.4-3.8 tok/s). The 512-token prompt is measured by the py,
-    js and native rows only (the targets compare with native; wllama's would take
-    minutes alone on the 3B shape).
+    js, js64 and native rows only (the targets compare with native; wllama's would take
+    minutes alone on the 3B shape). js64 (the js page on wasm64-mt) runs everywhere js does:
+    it is what the WASM32 lines compare with.
     """
 
     n_gen: int
     reps: int
     warm: int
     engines: tuple[str, ...]
-    long: tuple[str, ...] = ("py", "js", "native")
+    long: tuple[str, ...] = ("py", "js", "js64", "native")
 
     @classmethod
     def for_model(cls, file_mib: float, reps: int, k_quant: bool = False) -> Plan:

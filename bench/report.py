@@ -15,7 +15,9 @@ from typing import Any
 
 import gpu
 
-ENGINES = ("py", "js", "wllama", "native", "native128", "py-firefox")
+# js64: the js page on wasm64-mt, beside js on the variant auto picks (wasm32-relaxed-mt):
+# what 64-bit memory costs the same kernels (the WASM32 lines).
+ENGINES = ("py", "js", "js64", "wllama", "native", "native128", "py-firefox")
 # The js page's modules without an engine (bench/pages/blank.html): the renderer's floor.
 BLANK = ("blank", "blank", 0)
 METRICS = ("prefill", "prefill_long", "decode", "decode_wall", "keep_up", "load_ms", "peak_mib", "cpu_main",
@@ -70,7 +72,7 @@ def table(results: Results, rows: list[tuple[str, int]]) -> list[str]:
 def ratio_lines(med, rows: list[tuple[str, int]], models: dict[str, dict]) -> list[str]:
     out = []
     for name, t in rows:
-        py, js, wl, nat, nat128, ff = (med.get((name, e, t), {}) for e in ENGINES)
+        py, js, js64, wl, nat, nat128, ff = (med.get((name, e, t), {}) for e in ENGINES)
         overhead = f"{1 - py['keep_up'] / js['keep_up']:.3f}" if "keep_up" in py and "keep_up" in js else "nan"
         out.append(f"RATIO {name} t{t} prefill_vs_wllama={_ratio(py, wl, 'prefill')} "
                    f"decode_vs_wllama={_ratio(py, wl, 'decode')} "
@@ -80,6 +82,11 @@ def ratio_lines(med, rows: list[tuple[str, int]], models: dict[str, dict]) -> li
                    f"prefill512_vs_native={_ratio(py, nat, 'prefill_long')} "
                    f"prefill_vs_native128={_ratio(py, nat128, 'prefill')} "
                    f"python_overhead={overhead} load_vs_wllama={_ratio(py, wl, 'load_ms')}")
+        if js64:
+            out.append(f"WASM32 {name} t{t} decode_vs_wasm64={_ratio(js, js64, 'decode')} "
+                       f"prefill_vs_wasm64={_ratio(js, js64, 'prefill')} "
+                       f"prefill512_vs_wasm64={_ratio(js, js64, 'prefill_long')} "
+                       f"peak_vs_wasm64={_ratio(js, js64, 'peak_mib')}")
         if ff:
             out.append(f"FIREFOX {name} t{t} prefill_vs_chromium={_ratio(ff, py, 'prefill')} "
                        f"decode_vs_chromium={_ratio(ff, py, 'decode')} decode_vs_native={_ratio(ff, nat, 'decode')} "

@@ -3,12 +3,14 @@
 For each repetition, model and thread count the engines run interleaved (A B C D):
   py      pyodide_llm through its Python API (Pyodide, micropip-installed wheel)
   js      the same engine driven directly from JS (what Python streaming costs)
+  js64    the js page on the memory64 build (wasm64-mt): what 64-bit memory costs (WASM32 lines)
   wllama  wllama 3.8.1 (npm) in the same Chromium
   native  llama-bench built from the same llama.cpp source (-march=native: AVX-512 here)
   native128  the same, restricted to 128-bit SIMD (x86-64-v2: SSE4.2, no AVX; [native128]),
           the closer reference for WebAssembly's 128-bit SIMD
   py-firefox  the py page in Debian's Firefox ESR (WebDriver BiDi, tests/browser/bidi.py), the
-          variant it can run (variant="auto"; the Chromium pages pin wasm64-mt)
+          variant it can run (variant="auto"; the Chromium pages pin wasm32-relaxed-mt, what
+          auto picks for every model here, all under 4 GiB)
 Every browser run is a fresh Chromium (or Firefox) (so load is cold and the renderer's peak
 memory is that page's alone) on a COOP/COEP server: load the model, a short warm-up
 generation, then the measured one (a 128-token prompt, then greedy tokens with EOS ignored:
@@ -160,10 +162,12 @@ def run_engine(engine: str, name: str, t: int, plan: Plan, url: str, tc, native_
     firefox = engine.endswith("-firefox")
     model = f"./models/wllama/{split[name][0].name}" if engine == "wllama" and name in split else \
         f"./models/{name}.gguf"
-    # Firefox takes the variant it can run (ESR 140: no relaxed SIMD, so wasm32-mt).
-    return run_browser(f"{url}/{engine.removesuffix('-firefox')}.html?threads={t}&model={model}"
-                       f"&n={plan.n_gen}&warm={plan.warm}&long={int(long)}" + ("&variant=auto" if firefox else ""),
-                       firefox=firefox)
+    # Firefox takes the variant it can run (ESR 140: no relaxed SIMD, so wasm32-mt); js64 is the
+    # js page on the memory64 build.
+    page, variant = ("js", "&variant=wasm64-mt") if engine == "js64" else \
+        (engine.removesuffix("-firefox"), "&variant=auto" if firefox else "")
+    return run_browser(f"{url}/{page}.html?threads={t}&model={model}"
+                       f"&n={plan.n_gen}&warm={plan.warm}&long={int(long)}" + variant, firefox=firefox)
 
 
 def main() -> int:

@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from pyodide_llm._variants import CPU_VARIANTS, GPU_VARIANT, VARIANTS  # the one list of variants
+from pyodide_llm._variants import CPU_VARIANTS, GPU_VARIANT, TABLE, VARIANTS  # the one list of variants
 
 from .embedmodel import embedding_model
 from .errors import RecipeError
@@ -69,9 +69,10 @@ def cmd_wasm(names: list[str]) -> dict[str, Path]:
         manifest[name] = {a: (dest / a).stat().st_size for a in ARTEFACTS} | {"cache": d.name}
     (DIST / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     copy_engine_licenses(src)
-    log("variant     .wasm bytes   .mjs bytes")
+    width = max(map(len, manifest), default=7)
+    log(f"{'variant':{width}s}  .wasm bytes   .mjs bytes")
     for name, m in manifest.items():
-        log(f"{name:10s} {m['plm-engine.wasm']:11,d} {m['plm-engine.mjs']:11,d}")
+        log(f"{name:{width}s} {m['plm-engine.wasm']:12,d} {m['plm-engine.mjs']:12,d}")
     log(f"wasm: done in {time.monotonic() - t0:.1f} s")
     return built
 
@@ -112,6 +113,7 @@ def test_env() -> dict[str, str]:
         # The package's one list, for the node tests; the WebGPU variant has tests of its
         # own (tests/gpu, node 26 on the software rig): node 24 has no JSPI.
         "PLM_VARIANTS": ",".join(CPU_VARIANTS),
+        "PLM_RELAXED_VARIANTS": ",".join(v for v in CPU_VARIANTS if TABLE[v].relaxed_simd),
         "PLM_WASM_DIR": str(DIST),
         "PLM_LLAMA_SRC": str(src),
         "PLM_MODEL": str(model),

@@ -20,7 +20,7 @@ export const PROMPT_LONG = ["first", "second", "third", "fourth"]
 export function params() {
   const q = new URLSearchParams(location.search);
   return { threads: Number(q.get("threads") || 1), model: q.get("model") || "./models/smollm2.gguf",
-           variant: q.get("variant") || "wasm64-mt", n: Number(q.get("n") || N_PREDICT),
+           variant: q.get("variant") || "wasm32-relaxed-mt", n: Number(q.get("n") || N_PREDICT),
            long: q.get("long") === "1", warm: Number(q.get("warm") || 16) };
 }
 

@@ -4,7 +4,7 @@ Why one module for two sizes: ``make soak`` runs it long (500 generations, 50
 cycles; ``recipes/soak.py``) and ``make test`` runs it short
 (``test_soak.py``); both must measure the same things the same way.
 
-In one cross-origin isolated page (wasm64-mt, 2 threads), SmolLM2:
+In one cross-origin isolated page (wasm32-relaxed-mt, 2 threads), SmolLM2:
 
 1. warm-up: load, the greedy reference answer, 10 generations;
 2. ``generations`` mixing chat and complete with random lengths and sampling,

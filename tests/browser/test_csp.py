@@ -91,9 +91,9 @@ def test_the_engine_runs_on_a_strict_page_from_the_sites_own_files(site, browser
         page = open_page(browser, server, "strict.html")
         r = page.run(CHAT, timeout=240)
         assert len(r["pieces"]) > 1 and "".join(r["pieces"]).strip(), r
-        assert (r["variant"], r["threads"]) == ("wasm64-mt", 2), r
+        assert (r["variant"], r["threads"]) == ("wasm32-relaxed-mt", 2), r
         assert browser.execute_script("return window.cspViolations") == []
-        assert any("/pyodide_llm/_wasm/wasm64-mt/plm-engine.wasm" in u for u in server.requests), \
+        assert any("/pyodide_llm/_wasm/wasm32-relaxed-mt/plm-engine.wasm" in u for u in server.requests), \
             "the engine came from the site's own files"
     finally:
         server.stop()

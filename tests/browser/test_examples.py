@@ -127,7 +127,7 @@ def test_chat_streams_incrementally_stays_responsive_and_stops(chat_site, browse
         browser.get(server.url + "/index.html")
         wait_state(browser, "ready")
         model = browser.find_element("id", "model").text
-        assert "wasm64-mt" in model and "thread(s)" in model and "Q4_1" in model, model
+        assert "wasm32-relaxed-mt" in model and "thread(s)" in model and "Q4_1" in model, model
         assert browser.execute_script("return document.getElementById('notice').hidden")
 
         ask(browser, "Tell me a long story about a lighthouse keeper.")

@@ -90,7 +90,7 @@ out = {{"text": await complete(llm), "sources": list(llm.load_report.sources), "
 await llm.close()
 _json.dumps(out)
 """)
-    assert r["text"] == GREEDY and r["sources"] == ["network"] * 3 and r["variant"] == "wasm64-mt", r
+    assert r["text"] == GREEDY and r["sources"] == ["network"] * 3 and r["variant"] == "wasm32-relaxed-mt", r
     fetched = hub.requests[before:]
     assert not any(F16 in q for q in fetched)  # 20 GiB: over the 16 GiB variant, skipped unread
     for i in (1, 2, 3):

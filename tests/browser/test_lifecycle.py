@@ -64,7 +64,7 @@ _json.dumps(reused)
     reused = fresh.run(cycle.format(n=20), timeout=600)
     after = renderer_rss_mib(fresh.driver)
     assert reused[0] is False and all(reused[1:]), reused  # one worker for all 25 loads
-    assert len(fresh.engine_workers("wasm64-mt")) >= 1  # idle, waiting for the next load
+    assert len(fresh.engine_workers("wasm32-relaxed-mt")) >= 1  # idle, waiting for the next load
     # Before idle engines were kept, every cycle left ~13 MiB behind (260 MiB over 20).
     assert after - before < 40, (f"renderer RSS grew {after - before:.0f} MiB over 20 cycles "
                                  f"({before:.0f} -> {after:.0f})")

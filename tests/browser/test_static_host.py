@@ -74,7 +74,7 @@ def test_the_service_worker_isolates_a_plain_static_site(plain_chat_site, browse
         assert state["isolation"] == {"state": "isolated", "reason": ""}, state
         assert state["navigation"] == "reload", state  # exactly one reload: this document is the second
         # Threads either way; Firefox ESR 140 has no relaxed SIMD, so its threaded engine is wasm32-mt.
-        want = ("wasm64-mt", "wasm32-mt") if browser == "firefox" else ("wasm64-mt",)
+        want = ("wasm32-relaxed-mt", "wasm32-mt") if browser == "firefox" else ("wasm32-relaxed-mt",)
         assert state["variant"] in want and state["threads"] == "2" and state["notice"] is None, state
         assert answer(driver, "What is the capital of France?").strip()
         # A later visit is isolated from the start: no second reload.

@@ -46,7 +46,7 @@ _json.dumps(outcome)
 def _cpu_fallback(page) -> dict:
     r = page.run(AUTO_LOAD, timeout=240)
     assert r["backend"] == "cpu" and r["n_gpu_layers"] == 0 and r["gpu_adapter"] is None, r
-    assert r["variant"] == "wasm64-mt", "auto on a GPU-less page: the CPU engine, as before"
+    assert r["variant"] == "wasm32-relaxed-mt", "auto on a GPU-less page: the CPU engine, as before"
     assert r["text"].startswith(" 6,"), r
     assert not [w for w in r["warnings"] if "GPU" in w], "auto falling back to the CPU is not a warning"
     return r

@@ -51,9 +51,18 @@ def test_ratio_line_names_every_reference() -> None:
     assert ratio["decode_vs_native"] == "0.50" and ratio["decode_vs_native128"] == "0.84"
     assert ratio["prefill_vs_native"] == "0.50" and ratio["prefill512_vs_native"] == "0.40"
     assert ratio["prefill_vs_native128"] == "1.25"
-    assert not any(ln.startswith("FIREFOX") for ln in lines)  # no Firefox row, no line
+    assert not any(ln.startswith(("FIREFOX", "WASM32")) for ln in lines)  # no Firefox or js64 row, no line
     assert "budget_mib=266" in lines[-1] and "js_peak_mib=250" in lines[-1]
     assert "blank_page_peak_mib=115" in lines[-1] and "js_over_model_kv_mib=134" in lines[-1]
+
+
+def test_wasm32_line_compares_the_js_page_on_both_memories() -> None:
+    results = {("m", "js", 2): [run(prefill=110, prefill_long=100, decode=42, peak_mib=250)],
+               ("m", "js64", 2): [run(prefill=100, prefill_long=80, decode=35, peak_mib=260)]}
+    lines = report.ratio_lines(report.medians(results), [("m", 2)], {})
+    (wasm32,) = [ln for ln in lines if ln.startswith("WASM32")]
+    assert wasm32 == "WASM32 m t2 decode_vs_wasm64=1.20 prefill_vs_wasm64=1.10 prefill512_vs_wasm64=1.25 " \
+                     "peak_vs_wasm64=0.96"
 
 
 def test_missing_rows_print_nan_not_fail() -> None:
@@ -107,7 +116,7 @@ def test_plan_shrinks_only_big_models() -> None:
     assert (small.n_gen, small.reps, "py-firefox" in small.engines) == (128, 3, True)
     assert (big.n_gen, big.reps, "py-firefox" in big.engines, "native128" in big.engines) == (32, 1, False, False)
     assert "native128" in plan.Plan.for_model(1900, 3).engines  # Q4_0/Q8_0 have 128-bit x86 kernels
-    assert set(big.long) == {"py", "js", "native"}
+    assert set(big.long) == {"py", "js", "js64", "native"} and "js64" in big.engines
 
 
 def test_slow_link_delivers_every_byte(tmp_path: Path) -> None:

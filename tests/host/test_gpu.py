@@ -207,17 +207,22 @@ def _header(n_layer: int | None = N_LAYER, file_size: int = 100 << 20) -> GGUFIn
 @pytest.mark.parametrize(("caps", "opts", "want"), [
     (dict(PAGE, webgpu=USABLE), {}, (GPU_VARIANT, 4, ALL_LAYERS)),
     (dict(PAGE, webgpu=USABLE), {"n_threads": 2, "n_gpu_layers": 7}, (GPU_VARIANT, 2, 7)),
-    (dict(PAGE, webgpu=SOFTWARE), {}, ("wasm64-mt", 4, 0)),
-    (dict(PAGE, webgpu=NO_ADAPTER), {}, ("wasm64-mt", 4, 0)),
-    (dict(PAGE, webgpu=USABLE), {"gpu": False}, ("wasm64-mt", 4, 0)),
+    (dict(PAGE, webgpu=SOFTWARE), {}, ("wasm32-relaxed-mt", 4, 0)),
+    (dict(PAGE, webgpu=NO_ADAPTER), {}, ("wasm32-relaxed-mt", 4, 0)),
+    (dict(PAGE, webgpu=USABLE), {"gpu": False}, ("wasm32-relaxed-mt", 4, 0)),
     (dict(PAGE, webgpu=USABLE), {"variant": "wasm32-mt"}, ("wasm32-mt", 4, 0)),
     (dict(PAGE, cross_origin_isolated=False, threads=False, webgpu=NO_ADAPTER), {}, ("wasm32-st", 1, 0)),
-    (dict(PAGE, webgpu=True), {}, ("wasm64-mt", 4, 0)),  # an old client's boolean: not usable
+    (dict(PAGE, webgpu=True), {}, ("wasm32-relaxed-mt", 4, 0)),  # an old client's boolean: not usable
 ])
 def test_plan_engine(caps, opts, want) -> None:
     plan = plan_engine(caps, LoadOptions(**opts), _header())
     assert (plan.variant, plan.n_threads, plan.gpu.n_gpu_layers) == want
     assert plan.adapter == (ADAPTER if plan.gpu.use_gpu else None)
+
+
+def test_plan_engine_takes_memory64_for_a_model_over_4_gib() -> None:
+    plan = plan_engine(dict(PAGE, webgpu=NO_ADAPTER), LoadOptions(), _header(file_size=5 << 30))
+    assert (plan.variant, plan.n_threads, plan.gpu.use_gpu) == ("wasm64-mt", 4, False)
     assert plan.n_layer == N_LAYER
 
 
@@ -308,7 +313,7 @@ def test_load_with_gpu_false_never_probes_the_gpu(model_bytes, browser_side) -> 
     t = FakeTransport()
     side = browser_side(USABLE, t)
     llm, warned = _load(model_bytes, gpu=False)
-    assert side.probes == [False] and side.started == [("wasm64-mt", 4)]
+    assert side.probes == [False] and side.started == [("wasm32-relaxed-mt", 4)]
     assert t.sent[0][2]["n_gpu_layers"] == 0
     assert (llm.info.backend, llm.info.n_gpu_layers, llm.info.gpu_adapter, llm.info.gpu_device) == ("cpu", 0, None, "")
     assert warned == []
@@ -319,7 +324,7 @@ def test_auto_loads_on_the_cpu_where_the_gpu_does_not_serve(model_bytes, browser
     t = FakeTransport()
     side = browser_side(webgpu, t)
     llm, warned = _load(model_bytes)
-    assert side.started == [("wasm64-mt", 4)] and t.sent[0][2]["n_gpu_layers"] == 0
+    assert side.started == [("wasm32-relaxed-mt", 4)] and t.sent[0][2]["n_gpu_layers"] == 0
     assert (llm.info.backend, llm.info.gpu_adapter) == ("cpu", None) and warned == []
 
 

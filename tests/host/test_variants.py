@@ -15,7 +15,9 @@ ISOLATED = {"cross_origin_isolated": True, "threads": True, "memory64": True, "r
 
 
 @pytest.mark.parametrize(("caps", "opts", "want"), [
-    (ISOLATED, {}, ("wasm64-mt", 2)),
+    (ISOLATED, {}, ("wasm64-mt", 2)),  # no memory need known: the variant that holds the most
+    (ISOLATED, {"variant": "wasm32-relaxed-mt"}, ("wasm32-relaxed-mt", 2)),
+    (dict(ISOLATED, memory64=False), {"variant": "wasm32-relaxed-mt"}, ("wasm32-relaxed-mt", 2)),
     (dict(ISOLATED, memory64=False), {}, ("wasm32-mt", 2)),
     (dict(ISOLATED, relaxed_simd=False), {}, ("wasm32-mt", 2)),
     (dict(ISOLATED, cross_origin_isolated=False, threads=False), {}, ("wasm32-st", 1)),
@@ -34,6 +36,10 @@ def test_threaded_variant_on_a_page_without_isolation_explains_the_headers() -> 
         choose_variant(dict(ISOLATED, memory64=False), variant="wasm64-mt")
     with pytest.raises(UnsupportedEnvironmentError, match="relaxed_simd"):
         choose_variant(dict(ISOLATED, relaxed_simd=False), variant="wasm64-mt")
+    with pytest.raises(UnsupportedEnvironmentError, match=r"relaxed_simd.*use 'wasm32-mt'"):
+        choose_variant(dict(ISOLATED, relaxed_simd=False), variant="wasm32-relaxed-mt")
+    with pytest.raises(UnsupportedEnvironmentError, match="Cross-Origin-Embedder-Policy"):
+        choose_variant(dict(ISOLATED, cross_origin_isolated=False), variant="wasm32-relaxed-mt")
     with pytest.raises(ValueError, match="1 thread"):
         choose_variant({}, n_threads=4)
 
@@ -67,14 +73,23 @@ def _need(gib: float):
 def test_memory_need_picks_or_refuses_variants() -> None:
     from pyodide_llm._errors import ModelLoadError
     plain = dict(ISOLATED, cross_origin_isolated=False, threads=False)
-    assert choose_variant(ISOLATED, need=_need(1)) == ("wasm64-mt", 2)
-    assert choose_variant(dict(ISOLATED, memory64=False), need=_need(3.5)) == ("wasm32-mt", 2)
+    # Under 4 GiB the 32-bit relaxed build (faster: no memory64 bounds checks), over it memory64.
+    assert choose_variant(ISOLATED, need=_need(1)) == ("wasm32-relaxed-mt", 2)
+    assert choose_variant(ISOLATED, need=_need(3.5)) == ("wasm32-relaxed-mt", 2)
+    assert choose_variant(ISOLATED, need=_need(4.5)) == ("wasm64-mt", 2)
+    assert choose_variant(dict(ISOLATED, memory64=False), need=_need(1)) == ("wasm32-relaxed-mt", 2)
+    assert choose_variant(dict(ISOLATED, relaxed_simd=False), need=_need(1)) == ("wasm32-mt", 2)
+    assert choose_variant(dict(ISOLATED, memory64=False, relaxed_simd=False), need=_need(3.5)) == ("wasm32-mt", 2)
     assert choose_variant(plain, need=_need(3.5)) == ("wasm32-st", 1)
     with pytest.raises(ModelLoadError, match="needs the wasm64-mt variant: a cross-origin isolated page") as e:
         choose_variant(plain, need=_need(5))
     assert e.value.code == "out_of_memory"
     with pytest.raises(ModelLoadError, match=r"more than the 4 GiB variant wasm32-mt.*variant='wasm64-mt'"):
         choose_variant(ISOLATED, variant="wasm32-mt", need=_need(5))
+    with pytest.raises(ModelLoadError, match=r"more than the 4 GiB variant wasm32-relaxed-mt.*variant='wasm64-mt'"):
+        choose_variant(ISOLATED, variant="wasm32-relaxed-mt", need=_need(5))
+    with pytest.raises(ModelLoadError, match=r"needs the wasm64-mt variant"):  # no memory64 here: say what it takes
+        choose_variant(dict(ISOLATED, memory64=False), need=_need(5))
     with pytest.raises(ModelLoadError, match="no engine variant can hold it"):
         choose_variant(ISOLATED, need=_need(20))
 
