@@ -69,7 +69,7 @@ def table(results: Results, rows: list[tuple[str, int]]) -> list[str]:
     return lines
 
 
-def ratio_lines(med, rows: list[tuple[str, int]], models: dict[str, dict]) -> list[str]:
+def ratio_lines(med, rows: list[tuple[str, int]], models: dict[str, dict], results: Results | None = None) -> list[str]:
     out = []
     for name, t in rows:
         py, js, js64, wl, nat, nat128, ff = (med.get((name, e, t), {}) for e in ENGINES)
@@ -88,7 +88,11 @@ def ratio_lines(med, rows: list[tuple[str, int]], models: dict[str, dict]) -> li
                        f"prefill512_vs_wasm64={_ratio(js, js64, 'prefill_long')} "
                        f"peak_vs_wasm64={_ratio(js, js64, 'peak_mib')}")
         if ff:
-            out.append(f"FIREFOX {name} t{t} prefill_vs_chromium={_ratio(ff, py, 'prefill')} "
+            # The variant Firefox's page could run (auto): the ratios mean little without it.
+            runs = (results or {}).get((name, "py-firefox", t), [])
+            variants = sorted({r["variant"] for r in runs if "variant" in r})
+            out.append(f"FIREFOX {name} t{t} variant={','.join(variants) or '?'} "
+                       f"prefill_vs_chromium={_ratio(ff, py, 'prefill')} "
                        f"decode_vs_chromium={_ratio(ff, py, 'decode')} decode_vs_native={_ratio(ff, nat, 'decode')} "
                        f"load_vs_chromium={_ratio(ff, py, 'load_ms')} peak_mib={ff.get('peak_mib', float('nan')):.0f}")
         info = models.get(name)
@@ -132,7 +136,7 @@ def report(root: Path, results: Results, models: dict[str, dict], machine: str, 
     med = medians(results)
     keys = list(dict.fromkeys((n, t) for (n, e, t) in results if e in ENGINES))
     lines = table(results, keys)
-    ratios = ratio_lines(med, keys, models)
+    ratios = ratio_lines(med, keys, models, results)
     extra = [*python_lines(results), *(ttft or []), *(rows or [])]
     gpu_lines = gpu.section(results)
     print("\n".join([*lines, "", *ratios, "", *extra, "", *gpu_lines]))

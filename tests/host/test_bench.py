@@ -65,6 +65,14 @@ def test_wasm32_line_compares_the_js_page_on_both_memories() -> None:
                      "peak_vs_wasm64=0.96"
 
 
+def test_firefox_line_names_the_variant_firefox_ran() -> None:
+    results = {("m", "py", 2): [run(prefill=100, decode=40)],
+               ("m", "py-firefox", 2): [run(prefill=90, decode=44, variant="wasm32-mt")]}
+    (line,) = [ln for ln in report.ratio_lines(report.medians(results), [("m", 2)], {}, results)
+               if ln.startswith("FIREFOX")]
+    assert line.startswith("FIREFOX m t2 variant=wasm32-mt prefill_vs_chromium=0.90 decode_vs_chromium=1.10"), line
+
+
 def test_missing_rows_print_nan_not_fail() -> None:
     med = report.medians({("big", "py", 2): [run(prefill=5, decode=2, peak_mib=900)]})
     (line,) = report.ratio_lines(med, [("big", 2)], {})
