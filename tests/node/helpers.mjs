@@ -19,9 +19,6 @@ export function env(name) {
 /** The engine variants: the package's list (pyodide_llm/_variants.py), handed over by the recipe. */
 export const VARIANTS = env("PLM_VARIANTS").split(",");
 
-/** The variants compiled with -mrelaxed-simd: our kernels and tiles instead of ggml's SIMD128 ones. */
-export const RELAXED_VARIANTS = env("PLM_RELAXED_VARIANTS").split(",");
-
 /** Threads a variant uses in the tests: never more engine threads than cores. */
 export function threadsFor(variant) {
   return variant.endsWith("-st") ? 1 : Math.max(1, Math.min(2, os.availableParallelism()));

@@ -8,11 +8,13 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 
-import { env, RELAXED_VARIANTS, VARIANTS } from "./helpers.mjs";
+import { env, VARIANTS } from "./helpers.mjs";
 
 const TYPES = ["q4_0", "q4_1", "q5_0", "q8_0", "q4_K", "q6_K"];
 // Types whose kernel takes a 2 x 2 tile in relaxed-SIMD builds (ggml's .nrows = 2 there).
 const TILED = ["q4_0", "q4_1", "q5_0", "q8_0", "q4_K", "q6_K"];
+// The variants compiled with -mrelaxed-simd (pyodide_llm/_variants.py, handed over by the recipe).
+const RELAXED_VARIANTS = env("PLM_RELAXED_VARIANTS").split(",");
 
 function kernelTest(variant) {
   const entry = env("PLM_KERNEL_TESTS").split(",").find((e) => e.startsWith(variant + "="));
