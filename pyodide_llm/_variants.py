@@ -35,7 +35,7 @@ class Variant:
 
 
 # In order of preference. wasm32-relaxed-mt comes first for the models that fit 4 GiB:
-# V8 checks the bounds of every memory64 access, so the same kernels run 10-25 % faster
+# V8 checks the bounds of every memory64 access, so the same kernels run 5-40 % faster
 # on 32-bit memory (bench/RESULTS.md). wasm64-mt holds the bigger ones; wasm32-mt and
 # wasm32-st are the fallbacks for engines without relaxed SIMD (Firefox ESR 140, Safari)
 # or without cross-origin isolation.
