@@ -106,9 +106,9 @@ class LLM:
             ``"auto"`` or one of ``wasm32-relaxed-mt``, ``wasm64-mt``, ``wasm32-mt``,
             ``wasm32-st`` (CPU) and ``wasm64-webgpu`` (llama.cpp's WebGPU backend).
             ``"auto"`` picks the fastest CPU variant the page can run that holds the
-            model (``wasm64-mt`` only for models over 4 GiB) unless ``gpu`` picks the
-            GPU; naming a variant decides the backend, and contradicting ``gpu``
-            (``variant="wasm32-st", gpu=True``) raises ``ValueError``.
+            model (``wasm64-mt`` only for models needing over 3.5 GiB) unless ``gpu``
+            picks the GPU; naming a variant decides the backend, and contradicting
+            ``gpu`` (``variant="wasm32-st", gpu=True``) raises ``ValueError``.
         gpu
             ``"auto"``: run on the GPU (WebGPU) when this page can, i.e. ``navigator.gpu``,
             an adapter with ``shader-f16``, JSPI, a cross-origin isolated page and the

@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import ModelLoadError, UnsupportedEnvironmentError
-from ._sizing import GIB, MemoryEstimate
+from ._sizing import GIB, MIB, MemoryEstimate
 
 MAX_AUTO_THREADS = 8  # ggml's pool spins: more threads than cores only slows it down
+# variant="auto" takes the 32-bit relaxed build only with this much of its 4 GiB to spare:
+# near the limit an estimate's error would fail a load that wasm64-mt (5-15 % slower
+# decoding) holds with ease. Named explicitly, the variant gets the whole 4 GiB.
+AUTO_WASM32_HEADROOM = 512 * MIB
 
 
 @dataclass(frozen=True)
@@ -76,9 +80,10 @@ def choose_variant(caps: dict[str, Any], variant: str = "auto", n_threads: int |
     Threaded variants need SharedArrayBuffer, i.e. a cross-origin isolated page
     (COOP/COEP headers); memory64 needs engine support. ``variant="auto"`` picks
     the fastest build the page can run that holds the model: wasm32 + relaxed
-    SIMD + threads when ``need`` fits 4 GiB (V8 bounds-checks memory64 accesses,
-    so 32-bit memory runs the same kernels faster), memory64 + relaxed SIMD +
-    threads for bigger models or an unknown ``need``, else wasm32 + threads,
+    SIMD + threads when ``need`` fits 4 GiB with :data:`AUTO_WASM32_HEADROOM` to
+    spare, or when the page has no memory64 (V8 bounds-checks memory64 accesses,
+    so 32-bit memory runs the same kernels faster); memory64 + relaxed SIMD +
+    threads for bigger models or an unknown ``need``; else wasm32 + threads;
     else the single-thread build. With ``need`` (from the model's header) a
     model that does not fit the chosen variant's address space is refused up
     front with ``ModelLoadError`` (code ``out_of_memory``) naming the need and
@@ -88,7 +93,8 @@ def choose_variant(caps: dict[str, Any], variant: str = "auto", n_threads: int |
     can_64 = isolated and all(caps.get(f) for f in TABLE["wasm64-mt"].requires)
     cores = max(1, int(caps.get("hardware_concurrency") or 1))
     if variant == "auto":
-        if isolated and caps.get("relaxed_simd") and need is not None and fits(need, "wasm32-relaxed-mt"):
+        roomy = need is not None and need.total + AUTO_WASM32_HEADROOM <= TABLE["wasm32-relaxed-mt"].max_memory
+        if isolated and caps.get("relaxed_simd") and (roomy or not can_64):
             variant = "wasm32-relaxed-mt"
         else:  # the best the page can run that holds the most
             variant = "wasm64-mt" if can_64 else "wasm32-mt" if isolated else "wasm32-st"

@@ -18,7 +18,8 @@ ISOLATED = {"cross_origin_isolated": True, "threads": True, "memory64": True, "r
     (ISOLATED, {}, ("wasm64-mt", 2)),  # no memory need known: the variant that holds the most
     (ISOLATED, {"variant": "wasm32-relaxed-mt"}, ("wasm32-relaxed-mt", 2)),
     (dict(ISOLATED, memory64=False), {"variant": "wasm32-relaxed-mt"}, ("wasm32-relaxed-mt", 2)),
-    (dict(ISOLATED, memory64=False), {}, ("wasm32-mt", 2)),
+    (dict(ISOLATED, memory64=False), {}, ("wasm32-relaxed-mt", 2)),  # no memory64: 32-bit is all there is
+    (dict(ISOLATED, memory64=False, relaxed_simd=False), {}, ("wasm32-mt", 2)),
     (dict(ISOLATED, relaxed_simd=False), {}, ("wasm32-mt", 2)),
     (dict(ISOLATED, cross_origin_isolated=False, threads=False), {}, ("wasm32-st", 1)),
     (dict(ISOLATED, hardware_concurrency=32), {}, ("wasm64-mt", 8)),
@@ -75,7 +76,11 @@ def test_memory_need_picks_or_refuses_variants() -> None:
     plain = dict(ISOLATED, cross_origin_isolated=False, threads=False)
     # Under 4 GiB the 32-bit relaxed build (faster: no memory64 bounds checks), over it memory64.
     assert choose_variant(ISOLATED, need=_need(1)) == ("wasm32-relaxed-mt", 2)
-    assert choose_variant(ISOLATED, need=_need(3.5)) == ("wasm32-relaxed-mt", 2)
+    assert choose_variant(ISOLATED, need=_need(3.5)) == ("wasm32-relaxed-mt", 2)  # 512 MiB to spare
+    assert choose_variant(ISOLATED, need=_need(3.75)) == ("wasm64-mt", 2)  # too close to 4 GiB for auto
+    assert choose_variant(ISOLATED, "wasm32-relaxed-mt", need=_need(3.75)) == ("wasm32-relaxed-mt", 2)
+    # Without memory64 the fastest 32-bit build takes all it can hold.
+    assert choose_variant(dict(ISOLATED, memory64=False), need=_need(3.75)) == ("wasm32-relaxed-mt", 2)
     assert choose_variant(ISOLATED, need=_need(4.5)) == ("wasm64-mt", 2)
     assert choose_variant(dict(ISOLATED, memory64=False), need=_need(1)) == ("wasm32-relaxed-mt", 2)
     assert choose_variant(dict(ISOLATED, relaxed_simd=False), need=_need(1)) == ("wasm32-mt", 2)
