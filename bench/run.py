@@ -162,9 +162,8 @@ def run_engine(engine: str, name: str, t: int, plan: Plan, url: str, tc, native_
     firefox = engine.endswith("-firefox")
     model = f"./models/wllama/{split[name][0].name}" if engine == "wllama" and name in split else \
         f"./models/{name}.gguf"
-    # Firefox takes the variant auto picks there (ESR 153: wasm32-relaxed-mt; ESR 140 has no relaxed
-    # SIMD: wasm32-mt; the FIREFOX line names it); js64 is the
-    # js page on the memory64 build.
+    # js64 is the js page on the memory64 build. Firefox takes the variant auto picks there
+    # (ESR 153: wasm32-relaxed-mt; ESR 140, without relaxed SIMD: wasm32-mt; the FIREFOX line names it).
     page, variant = ("js", "&variant=wasm64-mt") if engine == "js64" else \
         (engine.removesuffix("-firefox"), "&variant=auto" if firefox else "")
     return run_browser(f"{url}/{page}.html?threads={t}&model={model}"
